@@ -1,0 +1,1 @@
+"""tfreuse benchmark modules: one per scenario, each a description of its experiment."""

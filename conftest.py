@@ -1,0 +1,3 @@
+"""Root conftest: load the tfreuse pytest plugin (options, device parametrization, machine info)."""
+
+pytest_plugins = ["tfreuse.plugin"]

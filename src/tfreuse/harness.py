@@ -1,0 +1,245 @@
+"""The harness: the one place that times, probes and records a variant of a scenario.
+
+A scenario says how to make a step for each variant (a method named after the variant that
+returns a zero-argument callable). The harness runs it on one device in one mode:
+
+1. makes the step and times its first call apart (build + trace: `first_step_s`);
+2. warms up, so the steady state is what gets measured;
+3. runs a probe window of `memory_steps` steps counting traces, variables and RSS growth;
+4. hands the step to pytest-benchmark for the timed rounds;
+5. writes every figure into `benchmark.extra_info` under the documented schema.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+from tfreuse import devices, schema
+from tfreuse.probes.census import VariableWindow
+from tfreuse.probes.memory import MemoryWindow
+from tfreuse.probes.tracing import CountedFunction, TraceWindow
+from tfreuse.profiles import Profile
+
+MODES = ("eager", "function", "jit")
+_TF_FUNCTION_OPTIONS = {"function": {}, "jit": {"jit_compile": True}}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: a variant of a scenario in a mode, on a device, at a size."""
+
+    scenario: str
+    variant: str
+    mode: str
+    device: str
+    size: str
+
+    @property
+    def id(self) -> str:
+        """Readable pytest id, e.g. `shared-function-CPU:0-small`."""
+        return f"{self.variant}-{self.mode}-{self.device}-{self.size}"
+
+
+@dataclass
+class Context:
+    """What a scenario's variant method gets: the case, its size parameters and `compile`."""
+
+    case: Case
+    params: Mapping[str, Any]
+    profile: Profile
+    functions: list[CountedFunction] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        """`eager`, `function` or `jit`."""
+        return self.case.mode
+
+    def compile(self, body: Callable, **tf_function_options: Any) -> Callable:
+        """`body` as this mode runs it: unchanged in eager mode, else a trace-counted tf.function."""
+        if self.mode == "eager":
+            return body
+        options = {**_TF_FUNCTION_OPTIONS[self.mode], **tf_function_options}
+        function = CountedFunction(body, **options)
+        self.functions.append(function)
+        return function
+
+
+@dataclass
+class Step:
+    """A step plus the scenario's own figures, read once after measuring (e.g. loss reached)."""
+
+    run: Callable[[], Any]
+    figures: Callable[[], dict] = dict
+
+    def __call__(self) -> Any:
+        return self.run()
+
+
+class Scenario:
+    """Base of every scenario: declares its axes; subclasses add one method per variant.
+
+    `expected_errors` maps (variant, mode) to the exception TensorFlow raises for it: such a
+    variant is recorded with `outcome: error` (a finding), any other exception fails the test.
+    `skips` maps (variant, mode) to the reason that combination is not run.
+    """
+
+    name: ClassVar[str]
+    variants: ClassVar[tuple[str, ...]]
+    modes: ClassVar[tuple[str, ...]] = ("eager", "function")
+    sizes: ClassVar[Mapping[str, Mapping[str, Any]]]
+    expected_errors: ClassVar[Mapping[tuple[str, str], type[BaseException]]] = {}
+    skips: ClassVar[Mapping[tuple[str, str], str]] = {}
+
+    def make_step(self, ctx: Context) -> Step:
+        """Build the state of `ctx.case.variant` and return its step."""
+        step = getattr(self, ctx.case.variant)(ctx)
+        return step if isinstance(step, Step) else Step(step)
+
+    def skip_reason(self, variant: str, mode: str) -> str | None:
+        """Why this combination is not run, or None when it is."""
+        return self.skips.get((variant, mode))
+
+    def cases(self, device_names: list[str]) -> list[Case]:
+        """Every case of this scenario on the given devices, in a stable order."""
+        return [
+            Case(self.name, variant, mode, device, size)
+            for size in self.sizes
+            for mode in self.modes
+            for variant in self.variants
+            for device in device_names
+        ]
+
+
+def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dict:
+    return {
+        "schema_version": schema.SCHEMA_VERSION,
+        "scenario": case.scenario,
+        "variant": case.variant,
+        "mode": case.mode,
+        "device": case.device,
+        "size": case.size,
+        "size_params": dict(params),
+        "profile": profile.name,
+        "outcome": "ok",
+        "error_type": None,
+        "error_message": None,
+        "first_step_s": None,
+        "measured_steps": 0,
+        "trace_events": 0,
+        "traces_per_step": 0.0,
+        "tracing_cache_delta": 0,
+        "variables_created": 0,
+        "live_variables_delta": 0,
+        "rss_growth_per_step_bytes": 0.0,
+        "rss_peak_delta_bytes": 0,
+        "allocator_current_delta_bytes": None,
+        "allocator_peak_bytes": None,
+    }
+
+
+def _with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
+    wait = devices.waiter(device)
+    if wait is None:
+        return step
+
+    def step_then_wait():
+        step()
+        wait()
+
+    return step_then_wait
+
+
+def _measure_window(step: Callable[[], Any], ctx: Context, steps: int) -> dict:
+    """Run `steps` steps inside the probes; return their figures as record keys."""
+    with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device) as memory:
+        with VariableWindow() as variables:
+            for _ in range(steps):
+                step()
+                memory.sample()
+    return {
+        "measured_steps": steps,
+        "trace_events": traces.trace_events,
+        "traces_per_step": traces.trace_events / steps if steps else 0.0,
+        "tracing_cache_delta": traces.cache_delta,
+        "variables_created": variables.created,
+        "live_variables_delta": variables.alive_after,
+        "rss_growth_per_step_bytes": memory.growth_per_step,
+        "rss_peak_delta_bytes": memory.peak_delta,
+        "allocator_current_delta_bytes": memory.allocator_current_delta,
+        "allocator_peak_bytes": memory.allocator_peak,
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -> dict:
+    """Measure one case with pytest-benchmark and the probes; return the extra_info record.
+
+    A variant whose cost is the re-creation of state re-creates it inside its step, so inside the
+    timer: that is the cost being measured. Setup that every variant shares stays outside.
+    """
+    import keras
+    import tensorflow as tf
+
+    params = scenario.sizes[case.size]
+    record = _base_record(case, params, profile)
+    keras.utils.set_random_seed(profile.seed)
+    ctx = Context(case, params, profile)
+    expected = scenario.expected_errors.get((case.variant, case.mode))
+    benchmark.group = f"{case.scenario}-{case.mode}-{case.device}-{case.size}"
+
+    with tf.device(case.device):
+        started = time.perf_counter()
+        try:
+            step = scenario.make_step(ctx)
+            timed_step = _with_wait(step, case.device)
+            started = time.perf_counter()
+            timed_step()
+        except Exception as exc:  # noqa: BLE001 - recorded below or re-raised
+            if expected is None or not isinstance(exc, expected):
+                raise
+            refusal_s = time.perf_counter() - started
+            record.update(outcome="error", error_type=type(exc).__name__,
+                          error_message=_first_line(exc), first_step_s=refusal_s)
+            # One timed attempt, so the refusal still has a row in the JSON next to its siblings.
+            benchmark.pedantic(_attempt, args=(scenario, case, params, profile, expected),
+                               rounds=1, iterations=1)
+        else:
+            record["first_step_s"] = time.perf_counter() - started
+            if expected is not None:
+                raise AssertionError(
+                    f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"
+                )
+            for _ in range(profile.warmup_steps):
+                timed_step()
+            record.update(_measure_window(timed_step, ctx, profile.memory_steps))
+            benchmark.pedantic(timed_step, rounds=profile.rounds, iterations=1, warmup_rounds=0)
+            record.update(step.figures())
+
+    schema.validate(record)
+    benchmark.extra_info.update(record)
+    return record
+
+
+def _attempt(scenario: Scenario, case: Case, params, profile: Profile, expected) -> None:
+    """Make and call a refused variant once more, swallowing the refusal it is known for."""
+    try:
+        scenario.make_step(Context(case, params, profile))()
+    except expected:
+        pass
+
+
+def benchmark_test(scenario: Scenario) -> Callable:
+    """A pytest test function that measures every case of `scenario` (parametrized by the plugin)."""
+
+    def test(benchmark, tfreuse_case: Case, tfreuse_profile: Profile) -> None:
+        run_case(benchmark, scenario, tfreuse_case, tfreuse_profile)
+
+    test.tfreuse_scenario = scenario
+    test.__doc__ = f"Benchmark every case of the {scenario.name!r} scenario."
+    return test

@@ -1,0 +1,1 @@
+"""Probes: small measurements taken around a window of steps (tracing, memory, variables)."""

@@ -1,0 +1,1 @@
+"""Scenario families shared by the built-in benchmarks and by users measuring their own layers."""

@@ -1,0 +1,140 @@
+"""The extra_info record every tfreuse benchmark writes: keys, units and meaning, in one place.
+
+Reports and outside tools read these keys from pytest-benchmark JSON, so a key is only ever added
+(with a bump of SCHEMA_VERSION when its meaning changes), never renamed silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+SCHEMA_VERSION = 1
+
+OUTCOMES = ("ok", "error")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of the record: its JSON type(s), unit, whether it may be null, and what it means."""
+
+    name: str
+    types: tuple[type, ...]
+    unit: str
+    meaning: str
+    nullable: bool = False
+
+
+_NUM = (int, float)
+
+FIELDS: tuple[Field, ...] = (
+    Field("schema_version", (int,), "-", "Version of this record's layout."),
+    Field("scenario", (str,), "-", "Scenario name, e.g. `shared_layer`."),
+    Field("variant", (str,), "-", "`shared`, `reinstantiated`, `reinitialized`, `mitigated`, ..."),
+    Field("mode", (str,), "-", "`eager`, `function` (tf.function) or `jit` (XLA)."),
+    Field("device", (str,), "-", "TensorFlow device the case ran on, e.g. `CPU:0`, `GPU:0`."),
+    Field("size", (str,), "-", "Size name of the scenario, e.g. `small`, `large`."),
+    Field("size_params", (dict,), "-", "The concrete dimensions behind `size` (batch, units, ...)."),
+    Field("profile", (str,), "-", "Profile that set rounds, warm-up and memory steps."),
+    Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant."),
+    Field("error_type", (str,), "-", "Exception class when outcome is `error`.", nullable=True),
+    Field("error_message", (str,), "-", "First line of the exception message.", nullable=True),
+    Field(
+        "first_step_s", _NUM, "s",
+        "Wall time of the first step after the state was made: build plus trace (plus XLA compile).",
+        nullable=True,
+    ),
+    Field(
+        "measured_steps", (int,), "steps",
+        "Steps in the probe window (after warm-up) over which traces, memory and variables are counted.",
+    ),
+    Field(
+        "trace_events", (int,), "traces",
+        "Actual traces in the probe window: times the Python body of a tf.function ran.",
+    ),
+    Field("traces_per_step", _NUM, "traces/step", "`trace_events / measured_steps`."),
+    Field(
+        "tracing_cache_delta", (int,), "entries",
+        "Growth of the tf.function cache (`experimental_get_tracing_count`) in the probe window; "
+        "a variable-creating first call leaves 2 entries for 1 logical trace.",
+    ),
+    Field(
+        "variables_created", (int,), "variables",
+        "tf.Variables created in the probe window (seen by a variable creator scope).",
+    ),
+    Field(
+        "live_variables_delta", (int,), "variables",
+        "Variables created in the probe window and still alive after it (after gc.collect()).",
+    ),
+    Field(
+        "rss_growth_per_step_bytes", _NUM, "bytes/step",
+        "Slope of a least-squares line through process RSS sampled after each step of the window.",
+    ),
+    Field(
+        "rss_peak_delta_bytes", (int,), "bytes",
+        "Highest RSS sampled in the window minus RSS just before it.",
+    ),
+    Field(
+        "allocator_current_delta_bytes", (int,), "bytes",
+        "Change of TensorFlow's allocator `current` bytes over the window; null where unavailable.",
+        nullable=True,
+    ),
+    Field(
+        "allocator_peak_bytes", (int,), "bytes",
+        "TensorFlow allocator peak in the window (after `reset_memory_stats`); null where the "
+        "device has no allocator stats (CPU without oneDNN or TF_CPU_ALLOCATOR_USE_BFC=1).",
+        nullable=True,
+    ),
+)
+
+FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
+
+# Keys whose value only exists for some scenarios. Declared here so every figure is documented.
+SCENARIO_FIELDS: tuple[Field, ...] = ()
+
+SCENARIO_FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in SCENARIO_FIELDS}
+
+
+class SchemaError(ValueError):
+    """A record does not match the documented schema."""
+
+
+def problems(record: Mapping[str, Any]) -> list[str]:
+    """Every way `record` departs from the schema, as readable sentences (empty when it matches)."""
+    found = []
+    for field in FIELDS:
+        if field.name not in record:
+            found.append(f"missing key {field.name!r}")
+    for key, value in record.items():
+        field = FIELDS_BY_NAME.get(key) or SCENARIO_FIELDS_BY_NAME.get(key)
+        if field is None:
+            found.append(f"undocumented key {key!r} (add it to tfreuse.schema)")
+            continue
+        if value is None:
+            if not field.nullable and key not in SCENARIO_FIELDS_BY_NAME:
+                found.append(f"{key!r} is null but must have a value")
+            continue
+        if isinstance(value, bool) or not isinstance(value, field.types):
+            expected = " or ".join(t.__name__ for t in field.types)
+            found.append(f"{key!r} is {type(value).__name__}, expected {expected}")
+    if record.get("schema_version") not in (None, SCHEMA_VERSION):
+        found.append(f"schema_version is {record['schema_version']!r}, expected {SCHEMA_VERSION}")
+    if "outcome" in record and record["outcome"] not in OUTCOMES:
+        found.append(f"outcome is {record['outcome']!r}, expected one of {OUTCOMES}")
+    return found
+
+
+def validate(record: Mapping[str, Any]) -> None:
+    """Raise SchemaError naming every problem of `record`."""
+    found = problems(record)
+    if found:
+        raise SchemaError("extra_info does not match the tfreuse schema: " + "; ".join(found))
+
+
+def markdown_table() -> str:
+    """The schema as a markdown table (field, unit, meaning), for the README."""
+    rows = ["| field | unit | meaning |", "|---|---|---|"]
+    for field in FIELDS + SCENARIO_FIELDS:
+        null = " Null where not applicable." if field.nullable and "null" not in field.meaning else ""
+        rows.append(f"| `{field.name}` | {field.unit} | {field.meaning}{null} |")
+    return "\n".join(rows)

@@ -1,0 +1,104 @@
+import pytest
+import tensorflow as tf
+
+from tfreuse import schema
+from tfreuse.harness import Case, Scenario, Step, run_case
+from tfreuse.profiles import Profile
+
+from tests.fakes import FakeBenchmark
+
+PROFILE = Profile("test", rounds=4, warmup_steps=2, memory_steps=5)
+
+
+class Toy(Scenario):
+    """A scenario small enough to count everything it does."""
+
+    name = "toy"
+    variants = ("shared", "refused", "retracing")
+    sizes = {"tiny": {"n": 3}}
+    expected_errors = {("refused", "function"): ValueError}
+
+    def shared(self, ctx):
+        x = tf.ones((ctx.params["n"],))
+        double = ctx.compile(lambda t: t * 2)
+        return Step(lambda: double(x), figures=lambda: {})
+
+    def refused(self, ctx):
+        if ctx.mode == "function":
+            raise ValueError("tf.function only supports singleton tf.Variables\nsecond line")
+        return lambda: None
+
+    def retracing(self, ctx):
+        double = ctx.compile(lambda t, k: t * k)
+        counter = iter(range(10_000))
+        return lambda: double(tf.ones(1), next(counter))  # a new Python scalar: a new trace
+
+
+def _run(variant, mode, scenario=None):
+    bench = FakeBenchmark()
+    case = Case("toy", variant, mode, "CPU:0", "tiny")
+    return bench, run_case(bench, scenario or Toy(), case, PROFILE)
+
+
+def test_record_is_written_to_extra_info_and_matches_schema():
+    bench, record = _run("shared", "function")
+    assert bench.extra_info == record
+    schema.validate(record)
+    assert record["outcome"] == "ok" and record["first_step_s"] > 0
+    assert bench.group == "toy-function-CPU:0-tiny"
+
+
+def test_warm_up_keeps_the_first_trace_out_of_the_window():
+    _, record = _run("shared", "function")
+    assert record["measured_steps"] == PROFILE.memory_steps
+    assert (record["trace_events"], record["traces_per_step"]) == (0, 0.0)
+
+
+def test_retracing_every_step_counts_one_trace_per_step():
+    _, record = _run("retracing", "function")
+    assert record["trace_events"] == PROFILE.memory_steps
+    assert record["tracing_cache_delta"] == PROFILE.memory_steps
+    assert record["traces_per_step"] == 1.0
+
+
+def test_eager_mode_counts_no_traces():
+    _, record = _run("retracing", "eager")
+    assert record["trace_events"] == 0
+
+
+def test_timed_rounds_run_after_first_step_warm_up_and_window():
+    bench, _ = _run("shared", "eager")
+    assert bench.calls == PROFILE.rounds
+
+
+def test_expected_refusal_is_recorded_as_an_error_row():
+    bench, record = _run("refused", "function")
+    assert record["outcome"] == "error"
+    assert record["error_type"] == "ValueError"
+    assert record["error_message"] == "tf.function only supports singleton tf.Variables"
+    assert bench.calls == 1 and bench.extra_info["outcome"] == "error"
+
+
+def test_unexpected_error_fails_the_benchmark():
+    class Broken(Toy):
+        def shared(self, ctx):
+            raise KeyError("bug in the scenario")
+
+    with pytest.raises(KeyError):
+        _run("shared", "eager", Broken())
+
+
+def test_expected_refusal_that_does_not_happen_fails():
+    class Lenient(Toy):
+        def refused(self, ctx):
+            return lambda: None
+
+    with pytest.raises(AssertionError, match="expected TensorFlow to raise ValueError"):
+        _run("refused", "function", Lenient())
+
+
+def test_cases_cover_every_axis_in_a_stable_order():
+    cases = Toy().cases(["CPU:0", "GPU:0"])
+    assert len(cases) == 3 * 2 * 1 * 2
+    assert cases[0].id == "shared-eager-CPU:0-tiny"
+    assert len({case.id for case in cases}) == len(cases)

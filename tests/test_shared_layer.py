@@ -1,0 +1,62 @@
+"""Deterministic outcomes of the shared-layer scenario: traces, variables and weight values."""
+
+import numpy as np
+import pytest
+
+from benchmarks.test_shared_layer import SCENARIO, LinearLayer
+from tfreuse.harness import Case, Context, run_case
+from tfreuse.layers import initializers_of, reinitialize
+from tfreuse.profiles import Profile
+
+from tests.fakes import FakeBenchmark
+
+PROFILE = Profile("test", rounds=2, warmup_steps=2, memory_steps=6)
+
+
+def _record(variant, mode):
+    case = Case(SCENARIO.name, variant, mode, "CPU:0", "small")
+    return run_case(FakeBenchmark(), SCENARIO, case, PROFILE)
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_shared_creates_nothing_and_never_retraces(mode):
+    record = _record("shared", mode)
+    assert (record["trace_events"], record["variables_created"]) == (0, 0)
+
+
+def test_reinstantiated_in_function_mode_retraces_every_step():
+    record = _record("reinstantiated", "function")
+    assert record["trace_events"] == PROFILE.memory_steps
+    assert record["traces_per_step"] == 1.0
+    assert record["variables_created"] == 2 * PROFILE.memory_steps  # kernel and bias
+
+
+def test_reinstantiated_in_eager_mode_creates_two_variables_a_step_and_frees_them():
+    record = _record("reinstantiated", "eager")
+    assert record["trace_events"] == 0
+    assert record["variables_created"] == 2 * PROFILE.memory_steps
+    assert record["live_variables_delta"] == 0
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_reinitialized_keeps_its_variables(mode):
+    record = _record("reinitialized", mode)
+    assert (record["trace_events"], record["variables_created"]) == (0, 0)
+
+
+def test_reinitialize_redraws_values_in_the_same_objects():
+    layer = LinearLayer(8)
+    layer.build((None, 4))
+    layer.bias.assign(np.ones(8, dtype="float32"))
+    kernel_before, objects_before = layer.kernel.numpy(), [id(w) for w in layer.weights]
+    reinitialize(initializers_of(layer))
+    assert [id(w) for w in layer.weights] == objects_before
+    assert not np.allclose(layer.kernel.numpy(), kernel_before)
+    assert np.all(layer.bias.numpy() == 0)
+
+
+def test_every_declared_variant_has_a_method():
+    for variant in SCENARIO.variants:
+        case = Case(SCENARIO.name, variant, "eager", "CPU:0", "small")
+        step = SCENARIO.make_step(Context(case, SCENARIO.sizes["small"], PROFILE))
+        assert callable(step)
