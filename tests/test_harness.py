@@ -79,6 +79,15 @@ def test_expected_refusal_is_recorded_as_an_error_row():
     assert bench.calls == 1 and bench.extra_info["outcome"] == "error"
 
 
+def test_refusal_message_is_dug_out_of_tf_function_frames():
+    class Buried(Toy):
+        def refused(self, ctx):
+            raise ValueError("in user code:\n\n    File \"x.py\", line 3\n\n    ValueError: the real reason")
+
+    _, record = _run("refused", "function", Buried())
+    assert record["error_message"] == "the real reason"
+
+
 def test_unexpected_error_fails_the_benchmark():
     class Broken(Toy):
         def shared(self, ctx):

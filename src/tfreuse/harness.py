@@ -13,7 +13,7 @@ returns a zero-argument callable). The harness runs it on one device in one mode
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Mapping
 
 from tfreuse import devices, schema
@@ -68,10 +68,16 @@ class Context:
 
 @dataclass
 class Step:
-    """A step plus the scenario's own figures, read once after measuring (e.g. loss reached)."""
+    """A step plus the scenario's own figures.
+
+    `figures()` is read once after measuring (e.g. parameter bytes). Training scenarios also give
+    `evaluate()`, the current loss (and any other state figure) of the variant's model, from which
+    the harness works out how much learning the variant keeps.
+    """
 
     run: Callable[[], Any]
     figures: Callable[[], dict] = dict
+    evaluate: Callable[[], dict] | None = None
 
     def __call__(self) -> Any:
         return self.run()
@@ -83,6 +89,8 @@ class Scenario:
     `expected_errors` maps (variant, mode) to the exception TensorFlow raises for it: such a
     variant is recorded with `outcome: error` (a finding), any other exception fails the test.
     `skips` maps (variant, mode) to the reason that combination is not run.
+    A training scenario sets `learning_steps`: each variant and `shared` are then trained that many
+    steps from the same start, and the loss reductions compared (`learning_retained`).
     """
 
     name: ClassVar[str]
@@ -91,6 +99,7 @@ class Scenario:
     sizes: ClassVar[Mapping[str, Mapping[str, Any]]]
     expected_errors: ClassVar[Mapping[tuple[str, str], type[BaseException]]] = {}
     skips: ClassVar[Mapping[tuple[str, str], str]] = {}
+    learning_steps: ClassVar[int | None] = None
 
     def make_step(self, ctx: Context) -> Step:
         """Build the state of `ctx.case.variant` and return its step."""
@@ -101,11 +110,12 @@ class Scenario:
         """Why this combination is not run, or None when it is."""
         return self.skips.get((variant, mode))
 
-    def cases(self, device_names: list[str]) -> list[Case]:
-        """Every case of this scenario on the given devices, in a stable order."""
+    def cases(self, device_names: list[str], all_sizes: bool = True) -> list[Case]:
+        """Every case of this scenario on the given devices (first size only unless `all_sizes`)."""
+        sizes = list(self.sizes) if all_sizes else list(self.sizes)[:1]
         return [
             Case(self.name, variant, mode, device, size)
-            for size in self.sizes
+            for size in sizes
             for mode in self.modes
             for variant in self.variants
             for device in device_names
@@ -173,8 +183,16 @@ def _measure_window(step: Callable[[], Any], ctx: Context, steps: int) -> dict:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The exception's own first line; tf.function errors bury it under "in user code:" frames."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0] == "in user code:":
+        prefix = f"{type(exc).__name__}: "
+        own = [line[len(prefix):] for line in lines if line.startswith(prefix)]
+        if own:
+            return own[-1]
+    return lines[0]
 
 
 def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -> dict:
@@ -220,10 +238,47 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             record.update(_measure_window(timed_step, ctx, profile.memory_steps))
             benchmark.pedantic(timed_step, rounds=profile.rounds, iterations=1, warmup_rounds=0)
             record.update(step.figures())
+            if scenario.learning_steps:
+                record.update(_learning_figures(scenario, ctx))
 
     schema.validate(record)
     benchmark.extra_info.update(record)
     return record
+
+
+def _train_fresh(scenario: Scenario, ctx: Context, variant: str) -> tuple[dict, dict]:
+    """Train a fresh copy of `variant` for `learning_steps` steps; its evaluation before and after."""
+    import keras
+
+    keras.utils.set_random_seed(ctx.profile.seed)
+    case = replace(ctx.case, variant=variant)
+    step = scenario.make_step(Context(case, ctx.params, ctx.profile))
+    before = step.evaluate()
+    for _ in range(scenario.learning_steps):
+        step()
+    return before, step.evaluate()
+
+
+def _learning_figures(scenario: Scenario, ctx: Context) -> dict:
+    """Loss before/after `learning_steps` steps, and the share of `shared`'s loss reduction kept.
+
+    Run on fresh copies after timing, so the figures do not depend on the profile's lengths.
+    """
+    before, after = _train_fresh(scenario, ctx, ctx.case.variant)
+    if ctx.case.variant == "shared":
+        reference_before, reference_after = before, after
+    else:
+        reference_before, reference_after = _train_fresh(scenario, ctx, "shared")
+    reference_gain = reference_before["loss"] - reference_after["loss"]
+    gain = before["loss"] - after["loss"]
+    extras = {key: value for key, value in after.items() if key != "loss"}
+    return {
+        "loss_initial": before["loss"],
+        "loss_final": after["loss"],
+        "learning_steps": scenario.learning_steps,
+        "learning_retained": gain / reference_gain if reference_gain > 0 else None,
+        **extras,
+    }
 
 
 def _attempt(scenario: Scenario, case: Case, params, profile: Profile, expected) -> None:

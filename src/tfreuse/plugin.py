@@ -53,7 +53,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.config.stash[_USED] = True
     choices = {choice.name: choice for choice in _device_choices(metafunc.config)}
     params = []
-    for case in scenario.cases(list(choices)):
+    all_sizes = metafunc.config.stash[_PROFILE].all_sizes
+    for case in scenario.cases(list(choices), all_sizes):
         reason = choices[case.device].skip_reason or scenario.skip_reason(case.variant, case.mode)
         marks = [pytest.mark.tfreuse] + ([pytest.mark.skip(reason=reason)] if reason else [])
         params.append(pytest.param(case, id=case.id, marks=marks))

@@ -15,13 +15,15 @@ class Profile:
 
     `rounds` timed steps go to pytest-benchmark; `warmup_steps` run before anything is measured
     so the steady state is what gets timed; `memory_steps` is the probe window over which traces,
-    variables and RSS growth are counted.
+    variables and RSS growth are counted. `all_sizes` runs every size a scenario declares;
+    otherwise only its first (smallest) one.
     """
 
     name: str
     rounds: int
     warmup_steps: int
     memory_steps: int
+    all_sizes: bool = True
     seed: int = 0
 
     def as_dict(self) -> dict:
@@ -31,8 +33,8 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # Every code path once: for `make test`, not for figures.
-    "smoke": Profile("smoke", rounds=1, warmup_steps=1, memory_steps=3),
-    "quick": Profile("quick", rounds=15, warmup_steps=3, memory_steps=20),
+    "smoke": Profile("smoke", rounds=1, warmup_steps=1, memory_steps=3, all_sizes=False),
+    "quick": Profile("quick", rounds=15, warmup_steps=3, memory_steps=20, all_sizes=False),
     "full": Profile("full", rounds=60, warmup_steps=5, memory_steps=60),
 }
 

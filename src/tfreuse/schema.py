@@ -90,7 +90,24 @@ FIELDS: tuple[Field, ...] = (
 FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
 
 # Keys whose value only exists for some scenarios. Declared here so every figure is documented.
-SCENARIO_FIELDS: tuple[Field, ...] = ()
+SCENARIO_FIELDS: tuple[Field, ...] = (
+    Field("param_bytes", (int,), "bytes",
+          "Bytes held by the weights of one layer/model of the variant (layer scenarios)."),
+    Field("loss_initial", _NUM, "-",
+          "Training scenarios: loss of a fresh copy of the variant before `learning_steps` steps.",
+          nullable=True),
+    Field("loss_final", _NUM, "-",
+          "Training scenarios: the same copy's loss after `learning_steps` steps.", nullable=True),
+    Field("learning_steps", (int,), "steps",
+          "Training scenarios: steps behind `loss_final` (the same for every variant and profile)."),
+    Field("learning_retained", _NUM, "ratio",
+          "Training scenarios: loss reduction of the variant divided by that of `shared` over the "
+          "same steps from the same start; 1 keeps all learning, 0 throws it away.", nullable=True),
+    Field("frozen_weight_drift", _NUM, "-",
+          "Transfer learning: largest absolute change of a frozen extractor weight since it was "
+          "frozen (the pretrained values), after `learning_steps` steps; 0 when freezing held.",
+          nullable=True),
+)
 
 SCENARIO_FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in SCENARIO_FIELDS}
 

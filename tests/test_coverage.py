@@ -1,0 +1,52 @@
+"""Coverage guard: every scenario declares every variant, mode and size it runs, and says why it skips."""
+
+import pytest
+
+from tfreuse.harness import MODES, Scenario
+
+from tests.scenario_registry import benchmark_modules, scenarios
+
+SCENARIOS = scenarios()
+IDS = [name for name, _ in SCENARIOS]
+
+
+def test_every_benchmark_module_declares_one_scenario():
+    declared = {name for name, _ in SCENARIOS}
+    assert declared == set(benchmark_modules())
+    assert len(IDS) == len(set(IDS))
+
+
+def test_scenario_names_are_unique():
+    names = [scenario.name for _, scenario in SCENARIOS]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("scenario", [s for _, s in SCENARIOS], ids=IDS)
+def test_every_variant_has_a_step_maker(scenario: Scenario):
+    layouts = getattr(scenario, "layouts", {})
+    missing = [v for v in scenario.variants if not callable(getattr(scenario, v, None)) and v not in layouts]
+    assert missing == []
+    assert "shared" in scenario.variants, "ratios are computed against `shared`"
+
+
+@pytest.mark.parametrize("scenario", [s for _, s in SCENARIOS], ids=IDS)
+def test_modes_and_sizes_are_declared(scenario: Scenario):
+    assert scenario.modes and set(scenario.modes) <= set(MODES)
+    assert scenario.sizes and all(isinstance(p, dict) and p for p in scenario.sizes.values())
+
+
+@pytest.mark.parametrize("scenario", [s for _, s in SCENARIOS], ids=IDS)
+def test_skips_and_refusals_name_declared_combinations_with_reasons(scenario: Scenario):
+    for variant, mode in list(scenario.skips) + list(scenario.expected_errors):
+        assert variant in scenario.variants and mode in scenario.modes, (variant, mode)
+    assert all(isinstance(reason, str) and len(reason) > 20 for reason in scenario.skips.values())
+    assert not set(scenario.skips) & set(scenario.expected_errors)
+
+
+@pytest.mark.parametrize("scenario", [s for _, s in SCENARIOS], ids=IDS)
+def test_every_combination_runs_or_says_why(scenario: Scenario):
+    for case in scenario.cases(["CPU:0"]):
+        reason = scenario.skip_reason(case.variant, case.mode)
+        assert reason is None or reason.strip()
+    ran = [c for c in scenario.cases(["CPU:0"]) if scenario.skip_reason(c.variant, c.mode) is None]
+    assert {c.variant for c in ran} == set(scenario.variants)
