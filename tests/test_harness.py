@@ -7,7 +7,7 @@ from tfreuse.profiles import Profile
 
 from tests.fakes import FakeBenchmark
 
-PROFILE = Profile("test", rounds=4, warmup_steps=2, memory_steps=5)
+PROFILE = Profile("test", rounds=4, warmup_steps=2, memory_steps=5, min_steps=5, phase_seconds=60)
 
 
 class Toy(Scenario):

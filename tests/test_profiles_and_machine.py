@@ -35,3 +35,13 @@ def test_label_differs_with_cpu_cores_or_gpu():
     assert base != machine_label("AMD EPYC 7763 64-Core Processor", "x86_64", 4, [])
     with_gpu = machine_label("AMD EPYC 7763 64-Core Processor", "x86_64", 2, ["NVIDIA A100-SXM4-40GB"])
     assert "nvidia-a100" in with_gpu and with_gpu != base
+
+
+def test_phases_fit_the_time_budget_within_their_bounds():
+    full = PROFILES["full"]
+    assert full.steps_within_budget(1e-6, full.rounds) == full.rounds
+    assert full.steps_within_budget(10.0, full.rounds) == full.min_steps
+    middle = full.steps_within_budget(full.phase_seconds / 20, full.memory_steps)
+    assert middle == 20
+    smoke = PROFILES["smoke"]
+    assert smoke.steps_within_budget(0.0, smoke.memory_steps) == smoke.memory_steps

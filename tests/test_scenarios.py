@@ -10,7 +10,7 @@ from tfreuse.profiles import Profile
 
 from tests.fakes import FakeBenchmark
 
-PROFILE = Profile("test", rounds=1, warmup_steps=1, memory_steps=4)
+PROFILE = Profile("test", rounds=1, warmup_steps=1, memory_steps=4, min_steps=4, phase_seconds=60)
 
 
 def run(scenario, variant, mode, size=None):

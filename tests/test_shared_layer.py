@@ -10,7 +10,7 @@ from tfreuse.profiles import Profile
 
 from tests.fakes import FakeBenchmark
 
-PROFILE = Profile("test", rounds=2, warmup_steps=2, memory_steps=6)
+PROFILE = Profile("test", rounds=2, warmup_steps=2, memory_steps=6, min_steps=6, phase_seconds=60)
 
 
 def _record(variant, mode):

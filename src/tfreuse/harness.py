@@ -4,9 +4,10 @@ A scenario says how to make a step for each variant (a method named after the va
 returns a zero-argument callable). The harness runs it on one device in one mode:
 
 1. makes the step and times its first call apart (build + trace: `first_step_s`);
-2. warms up, so the steady state is what gets measured;
-3. runs a probe window of `memory_steps` steps counting traces, variables and RSS growth;
-4. hands the step to pytest-benchmark for the timed rounds;
+2. warms up, so the steady state is what gets measured (and times the step);
+3. runs a probe window counting traces, variables and RSS growth;
+4. hands the step to pytest-benchmark for the timed rounds (window and rounds sized by the
+   profile's time budget from the warm-up's step time);
 5. writes every figure into `benchmark.extra_info` under the documented schema.
 """
 
@@ -161,6 +162,14 @@ def _with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
     return step_then_wait
 
 
+def _warm_up(step: Callable[[], Any], steps: int) -> float:
+    """Run the warm-up steps; return their mean duration, which sizes the measured phases."""
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - started) / steps if steps else 0.0
+
+
 def _measure_window(step: Callable[[], Any], ctx: Context, steps: int) -> dict:
     """Run `steps` steps inside the probes; return their figures as record keys."""
     with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device) as memory:
@@ -233,10 +242,11 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                 raise AssertionError(
                     f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"
                 )
-            for _ in range(profile.warmup_steps):
-                timed_step()
-            record.update(_measure_window(timed_step, ctx, profile.memory_steps))
-            benchmark.pedantic(timed_step, rounds=profile.rounds, iterations=1, warmup_rounds=0)
+            step_seconds = _warm_up(timed_step, profile.warmup_steps)
+            window = profile.steps_within_budget(step_seconds, profile.memory_steps)
+            record.update(_measure_window(timed_step, ctx, window))
+            rounds = profile.steps_within_budget(step_seconds, profile.rounds)
+            benchmark.pedantic(timed_step, rounds=rounds, iterations=1, warmup_rounds=0)
             record.update(step.figures())
             if scenario.learning_steps:
                 record.update(_learning_figures(scenario, ctx))

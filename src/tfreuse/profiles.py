@@ -13,18 +13,27 @@ DEFAULT_PROFILE = "full"
 class Profile:
     """Run lengths shared by every scenario.
 
-    `rounds` timed steps go to pytest-benchmark; `warmup_steps` run before anything is measured
-    so the steady state is what gets timed; `memory_steps` is the probe window over which traces,
-    variables and RSS growth are counted. `all_sizes` runs every size a scenario declares;
-    otherwise only its first (smallest) one.
+    `warmup_steps` run before anything is measured, so the steady state is what gets measured;
+    they also time the step, which sizes the two measured phases: the probe window (traces,
+    variables, RSS growth) and pytest-benchmark's timed rounds each get about `phase_seconds`,
+    never fewer than `min_steps` nor more than `memory_steps` / `rounds` steps. A slow variant
+    (a retrace or an XLA compile per step) thus costs seconds, not minutes.
+    `all_sizes` runs every size a scenario declares; otherwise only its first (smallest) one.
     """
 
     name: str
     rounds: int
     warmup_steps: int
     memory_steps: int
+    min_steps: int
+    phase_seconds: float
     all_sizes: bool = True
     seed: int = 0
+
+    def steps_within_budget(self, step_seconds: float, most: int) -> int:
+        """How many steps of `step_seconds` fit `phase_seconds`, within [min_steps, most]."""
+        fitting = int(self.phase_seconds / step_seconds) if step_seconds > 0 else most
+        return max(min(self.min_steps, most), min(most, fitting))
 
     def as_dict(self) -> dict:
         """The profile as plain data, for machine_info."""
@@ -33,9 +42,12 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # Every code path once: for `make test`, not for figures.
-    "smoke": Profile("smoke", rounds=1, warmup_steps=1, memory_steps=3, all_sizes=False),
-    "quick": Profile("quick", rounds=15, warmup_steps=3, memory_steps=20, all_sizes=False),
-    "full": Profile("full", rounds=60, warmup_steps=5, memory_steps=60),
+    "smoke": Profile("smoke", rounds=1, warmup_steps=1, memory_steps=3, min_steps=1,
+                     phase_seconds=0.2, all_sizes=False),
+    "quick": Profile("quick", rounds=20, warmup_steps=2, memory_steps=20, min_steps=3,
+                     phase_seconds=0.25, all_sizes=False),
+    "full": Profile("full", rounds=100, warmup_steps=3, memory_steps=50, min_steps=10,
+                    phase_seconds=1.5),
 }
 
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""`tfreuse report` for a checkout that is not installed: python scripts/report.py PATH... [-o DIR]."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from tfreuse.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(["report", *sys.argv[1:]]))

@@ -1,0 +1,79 @@
+"""The `tfreuse` command: `report` and `compare` (scripts/ holds thin wrappers of the same)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_REGRESSION = 1
+EXIT_BAD_INPUT = 2
+
+
+def _report(args: argparse.Namespace) -> int:
+    from tfreuse.report.load import load
+    from tfreuse.report.output import write_report
+
+    loaded = load(args.paths)
+    for warning in loaded.warnings:
+        print(f"tfreuse report: warning: {warning}", file=sys.stderr)
+    written = write_report(loaded, args.output)
+    print(f"{len(loaded.rows)} results from {len(loaded.machines)} machine(s) -> "
+          + ", ".join(str(path) for path in written.values()))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tfreuse.atomic import atomic_write
+    from tfreuse.report.compare import compare, markdown
+    from tfreuse.report.load import load
+
+    baseline, candidate = load([args.baseline]), load([args.candidate])
+    for warning in baseline.warnings + candidate.warnings:
+        print(f"tfreuse compare: warning: {warning}", file=sys.stderr)
+    comparison = compare(baseline, candidate, threshold=args.threshold / 100, alpha=args.alpha)
+    text = markdown(comparison, args.threshold / 100)
+    print(text)
+    if args.markdown:
+        atomic_write(args.markdown, text)
+    return EXIT_REGRESSION if len(comparison.regressions) else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of `tfreuse`."""
+    main_parser = argparse.ArgumentParser(prog="tfreuse", description=__doc__)
+    commands = main_parser.add_subparsers(dest="command", required=True)
+
+    report = commands.add_parser("report", help="build the HTML report and CSV from result JSON")
+    report.add_argument("paths", nargs="+", help="pytest-benchmark JSON files or folders of them")
+    report.add_argument("-o", "--output", default="reports", type=Path,
+                        help="folder for index.html, results.csv, summary.md (default: reports)")
+    report.set_defaults(run=_report)
+
+    comparing = commands.add_parser("compare", help="gate on regressions between two result sets")
+    comparing.add_argument("baseline", help="JSON file or folder of the baseline")
+    comparing.add_argument("candidate", help="JSON file or folder of the candidate")
+    comparing.add_argument("--threshold", type=float, default=10.0,
+                           help="slowdown in percent that fails when significant (default: 10)")
+    comparing.add_argument("--alpha", type=float, default=0.05,
+                           help="significance level of the Mann-Whitney U test (default: 0.05)")
+    comparing.add_argument("--markdown", type=Path, help="also write the markdown table here")
+    comparing.set_defaults(run=_compare)
+    return main_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `tfreuse`; bad input is one line on stderr and exit status 2."""
+    args = parser().parse_args(argv)
+    from tfreuse.report.load import ReportInputError
+
+    try:
+        return args.run(args)
+    except ReportInputError as exc:
+        print(f"tfreuse {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reports: pytest-benchmark JSON -> tidy DataFrame -> ratios and intervals -> plots, HTML, CSV."""

@@ -1,0 +1,155 @@
+"""Load pytest-benchmark JSON files (one run or many, from one machine or many) into one DataFrame.
+
+One row per benchmark result. tfreuse rows carry the extra_info figures; rows from other
+pytest-benchmark suites (format 3.x to 5.x) are kept as generic rows with their timings.
+Files that cannot be read are skipped with a one-line warning naming them; the caller decides
+what to do when nothing usable remains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from tfreuse.machine import machine_label
+from tfreuse.schema import FIELDS, SCENARIO_FIELDS
+
+STAT_COLUMNS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops")
+FIGURE_COLUMNS = tuple(f.name for f in FIELDS + SCENARIO_FIELDS if f.name != "size_params")
+
+
+class ReportInputError(ValueError):
+    """Nothing usable could be read; the message names what was wrong."""
+
+
+@dataclass
+class Loaded:
+    """The rows read, the machine_info of each run, and a warning per file skipped or doubted."""
+
+    rows: pd.DataFrame
+    machines: dict[str, dict] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_json_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """Every .json file named or under a named folder (`.benchmarks/` trees included), sorted.
+
+    A missing path raises ReportInputError; a folder with no JSON gives a warning.
+    """
+    files, warnings = [], []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise ReportInputError(f"{path}: no such file or folder")
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.json") if p.is_file())
+            if not found:
+                warnings.append(f"{path}: folder holds no .json file")
+            files.extend(found)
+        else:
+            files.append(path)
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    return unique, warnings
+
+
+def _label(machine_info: dict) -> str:
+    tfreuse_info = machine_info.get("tfreuse") or {}
+    if tfreuse_info.get("label"):
+        return str(tfreuse_info["label"])
+    cpu = machine_info.get("cpu") or {}
+    brand = cpu.get("brand_raw") or cpu.get("brand") or machine_info.get("processor") or "unknown"
+    cores = cpu.get("count") or 0
+    return machine_label(str(brand), str(machine_info.get("machine", "")), int(cores or 0), [])
+
+
+def _run_id(data: dict, path: Path) -> str:
+    stamp = data.get("datetime") or ""
+    digest = hashlib.sha256(json.dumps(data.get("benchmarks", []), sort_keys=True,
+                                       default=str).encode()).hexdigest()[:8]
+    return f"{stamp}#{digest}" if stamp else f"{path.name}#{digest}"
+
+
+def _rows_of(data: dict, path: Path, machine: str, run: str) -> list[dict]:
+    rows = []
+    for bench in data["benchmarks"]:
+        if not isinstance(bench, dict) or not isinstance(bench.get("stats"), dict):
+            continue
+        stats = bench["stats"]
+        extra = bench.get("extra_info") or {}
+        row = {
+            "source": str(path),
+            "machine": machine,
+            "run": run,
+            "name": str(bench.get("name", "")),
+            "fullname": str(bench.get("fullname", bench.get("name", ""))),
+            "group": bench.get("group"),
+            "tfreuse": "schema_version" in extra,
+        }
+        row.update({column: stats.get(column) for column in STAT_COLUMNS})
+        row["samples"] = [float(x) for x in stats.get("data") or []]
+        row.update({column: extra.get(column) for column in FIGURE_COLUMNS})
+        if not row["tfreuse"]:
+            row["scenario"] = row["group"] or Path(str(bench.get("fullname", "")).split("::")[0]).stem
+            row["variant"] = row["name"]
+            row["outcome"] = "ok"
+        rows.append(row)
+    return rows
+
+
+def _read_json(path: Path) -> tuple[dict | None, str | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"{path}: cannot be read ({exc.__class__.__name__}: {exc})"
+    if not text.strip():
+        return None, f"{path}: empty file"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        return None, f"{path}: not pytest-benchmark JSON (no 'benchmarks' list)"
+    if not isinstance(data.get("machine_info"), dict):
+        return None, f"{path}: not pytest-benchmark JSON (no 'machine_info')"
+    return data, None
+
+
+def load(paths: Iterable[str | Path]) -> Loaded:
+    """Read every JSON file under `paths` into one tidy DataFrame; never writes to them."""
+    files, warnings = find_json_files(paths)
+    rows: list[dict] = []
+    machines: dict[str, dict] = {}
+    seen_runs: dict[tuple[str, str], Path] = {}
+    for path in files:
+        data, problem = _read_json(path)
+        if problem:
+            warnings.append(problem + "; skipped")
+            continue
+        machine = _label(data["machine_info"])
+        run = _run_id(data, path)
+        if (machine, run) in seen_runs:
+            warnings.append(f"{path}: duplicate of {seen_runs[(machine, run)]} (same machine and "
+                            "run); skipped")
+            continue
+        seen_runs[(machine, run)] = path
+        file_rows = _rows_of(data, path, machine, run)
+        if not file_rows:
+            warnings.append(f"{path}: pytest-benchmark JSON with no benchmark results; skipped")
+            continue
+        if not any(row["tfreuse"] for row in file_rows):
+            warnings.append(f"{path}: no tfreuse fields; read as generic pytest-benchmark rows")
+        machines.setdefault(machine, {"machine_info": data["machine_info"],
+                                      "commit_info": data.get("commit_info") or {},
+                                      "version": data.get("version")})
+        rows.extend(file_rows)
+    if not rows:
+        raise ReportInputError(
+            "no usable benchmark results in " + ", ".join(str(p) for p in paths)
+            + (f" ({len(warnings)} file(s) skipped)" if warnings else "")
+        )
+    return Loaded(pd.DataFrame(rows), machines, warnings)

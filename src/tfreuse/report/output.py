@@ -1,0 +1,67 @@
+"""Write a report folder: index.html, results.csv (and .parquet with pyarrow), summary.md."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from tfreuse.atomic import atomic_write
+from tfreuse.report.analyze import analyze, headlines
+from tfreuse.report.html import render
+from tfreuse.report.load import Loaded
+
+SUMMARY_COLUMNS = ["machine", "scenario", "variant", "mode", "device", "size", "median", "ratio",
+                   "ratio_ci_low", "ratio_ci_high", "traces_per_step", "rss_growth_per_step_bytes",
+                   "learning_retained", "outcome"]
+
+
+def _csv(analyzed: pd.DataFrame) -> str:
+    table = analyzed.drop(columns=["samples"])
+    return table.to_csv(index=False)
+
+
+def _parquet(analyzed: pd.DataFrame) -> bytes | None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return None
+    buffer = io.BytesIO()
+    analyzed.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def summary_markdown(analyzed: pd.DataFrame) -> str:
+    """Headlines and the ratio table in markdown, e.g. for a CI job summary."""
+    lines = ["## tfreuse: what re-creating variables costs", ""]
+    lines += [f"- {sentence}" for sentence in headlines(analyzed)] or ["- no ratios to report"]
+    rows = analyzed[analyzed["tfreuse"] & (analyzed["variant"] != "shared")]
+    if not rows.empty:
+        lines += ["", "| machine | scenario | variant | mode | size | ratio (95% CI) | traces/step | RSS/step |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in rows.sort_values(["machine", "scenario", "mode", "size", "variant"]).itertuples():
+            ratio = "refused" if r.outcome == "error" else (
+                f"{r.ratio:.2f}x" if pd.notna(r.ratio) else "")
+            if pd.notna(r.ratio_ci_low) and r.outcome == "ok":
+                ratio += f" ({r.ratio_ci_low:.2f}–{r.ratio_ci_high:.2f})"
+            rss = f"{r.rss_growth_per_step_bytes / 1024:.1f} KiB" if pd.notna(r.rss_growth_per_step_bytes) else ""
+            traces = f"{r.traces_per_step:.2g}" if pd.notna(r.traces_per_step) else ""
+            lines.append(f"| {r.machine} | {r.scenario} | {r.variant} | {r.mode} | {r.size} | {ratio} | "
+                         f"{traces} | {rss} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(loaded: Loaded, folder: str | Path) -> dict[str, Path]:
+    """Analyze `loaded` and write every output into `folder`; return what was written."""
+    folder = Path(folder)
+    analyzed = analyze(loaded.rows)
+    written = {
+        "html": atomic_write(folder / "index.html", render(analyzed, loaded.machines, loaded.warnings)),
+        "csv": atomic_write(folder / "results.csv", _csv(analyzed)),
+        "summary": atomic_write(folder / "summary.md", summary_markdown(analyzed)),
+    }
+    parquet = _parquet(analyzed)
+    if parquet is not None:
+        written["parquet"] = atomic_write(folder / "results.parquet", parquet)
+    return written

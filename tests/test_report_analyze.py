@@ -1,0 +1,64 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfreuse.report.analyze import add_ratios, add_stability, bootstrap_median_ratio, headlines
+from tfreuse.report.load import load
+
+from tests.report_helpers import MACHINE_A
+
+
+def _rows(samples_by_variant):
+    return pd.DataFrame([{
+        "machine": "m", "run": "r", "scenario": "s", "mode": "function", "device": "CPU:0",
+        "size": "small", "variant": variant, "outcome": "ok", "tfreuse": True,
+        "samples": samples, "median": float(np.median(samples)), "mean": float(np.mean(samples)),
+        "stddev": float(np.std(samples, ddof=1)), "rounds": len(samples),
+        "rss_growth_per_step_bytes": 0.0, "traces_per_step": 0.0, "learning_retained": None,
+    } for variant, samples in samples_by_variant.items()])
+
+
+def test_ratio_is_median_over_shared_median_in_the_same_situation():
+    rng = np.random.default_rng(1)
+    shared = 1.0 + 0.01 * rng.standard_normal(50)
+    rows = add_ratios(_rows({"shared": shared, "reinstantiated": 3 * shared}))
+    ratio = rows.set_index("variant")["ratio"]
+    assert ratio["shared"] == 1.0
+    assert ratio["reinstantiated"] == pytest.approx(3.0)
+
+
+def test_interval_contains_the_ratio_and_narrows_with_more_samples():
+    rng = np.random.default_rng(2)
+    few_v, few_s = 2 + 0.2 * rng.standard_normal(10), 1 + 0.1 * rng.standard_normal(10)
+    many_v, many_s = 2 + 0.2 * rng.standard_normal(400), 1 + 0.1 * rng.standard_normal(400)
+    low_few, high_few = bootstrap_median_ratio(few_v, few_s)
+    low_many, high_many = bootstrap_median_ratio(many_v, many_s)
+    assert low_few <= np.median(few_v) / np.median(few_s) <= high_few
+    assert high_many - low_many < high_few - low_few
+
+
+def test_bootstrap_is_reproducible_and_needs_two_samples():
+    v, s = np.array([2.0, 2.2, 1.9, 2.1]), np.array([1.0, 1.1, 0.9])
+    assert bootstrap_median_ratio(v, s) == bootstrap_median_ratio(v, s)
+    assert all(np.isnan(bootstrap_median_ratio(np.array([1.0]), s)))
+
+
+def test_no_shared_row_means_no_ratio():
+    rows = add_ratios(_rows({"reinstantiated": np.array([1.0, 2.0])}))
+    assert rows["ratio"].isna().all()
+
+
+def test_unstable_when_noisy_or_too_few_rounds():
+    rows = add_stability(_rows({"shared": np.array([1.0, 1.01, 0.99, 1.0, 1.0, 1.0]),
+                                "noisy": np.array([1.0, 2.0, 0.5, 1.5, 1.0, 3.0]),
+                                "short": np.array([1.0, 1.0])}))
+    assert rows.set_index("variant")["unstable"].to_dict() == {"shared": False, "noisy": True, "short": True}
+
+
+def test_refused_rows_get_no_ratio_and_headlines_name_scenario_and_machine():
+    rows = add_stability(add_ratios(load([MACHINE_A]).rows))
+    refused = rows[rows["outcome"] == "error"]
+    assert len(refused) == 1 and refused["ratio"].isna().all()
+    sentences = headlines(rows)
+    assert len(sentences) == 2  # one per scenario on the one machine
+    assert all("amd-epyc-2c-237aed" in s and "x the shared step time" in s for s in sentences)

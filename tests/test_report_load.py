@@ -1,0 +1,74 @@
+import hashlib
+import shutil
+
+import pytest
+
+from tfreuse.report.load import FIGURE_COLUMNS, ReportInputError, load
+
+from tests.report_helpers import FIXTURES, MACHINE_A, derived_run
+
+
+def test_tfreuse_run_becomes_one_row_per_benchmark_with_every_figure():
+    loaded = load([MACHINE_A])
+    rows = loaded.rows
+    assert len(rows) == 16 and rows["tfreuse"].all()
+    assert set(FIGURE_COLUMNS) <= set(rows.columns)
+    assert {"machine", "run", "source", "median", "samples"} <= set(rows.columns)
+    assert rows["machine"].nunique() == 1 and loaded.warnings == []
+    assert all(len(s) == r for s, r in zip(rows["samples"], rows["rounds"]))
+
+
+@pytest.mark.parametrize("name, version", [("other_suite_v3.json", "3.2.3"),
+                                           ("other_suite_v4.json", "4.0.0"),
+                                           ("other_suite_v5.json", "5.1.0")])
+def test_other_suites_are_read_as_generic_rows(name, version):
+    loaded = load([FIXTURES / name])
+    row = loaded.rows.iloc[0]
+    assert not row["tfreuse"] and row["median"] > 0 and row["outcome"] == "ok"
+    assert loaded.warnings == [f"{FIXTURES / name}: no tfreuse fields; read as generic pytest-benchmark rows"]
+    assert next(iter(loaded.machines.values()))["version"] == version
+
+
+def test_a_folder_is_searched_recursively_and_bad_files_are_skipped_by_name():
+    loaded = load([FIXTURES])
+    skipped = {w.split(":")[0].rsplit("/", 1)[-1]: w for w in loaded.warnings if w.endswith("skipped")}
+    assert set(skipped) == {"not_json.json", "truncated.json", "other_tool_asv.json"}
+    assert "not valid JSON" in skipped["not_json.json"]
+    assert "not valid JSON" in skipped["truncated.json"]
+    assert "not pytest-benchmark JSON (no 'benchmarks' list)" in skipped["other_tool_asv.json"]
+    assert len(loaded.rows) == 16 + 3
+
+
+def test_missing_path_is_an_error_naming_it(tmp_path):
+    with pytest.raises(ReportInputError, match=f"{tmp_path / 'nope'}: no such file or folder"):
+        load([tmp_path / "nope"])
+
+
+def test_empty_folder_leaves_nothing_usable(tmp_path):
+    with pytest.raises(ReportInputError, match="no usable benchmark results"):
+        load([tmp_path])
+
+
+def test_only_bad_files_leave_nothing_usable():
+    with pytest.raises(ReportInputError, match=r"no usable benchmark results .*\(1 file\(s\) skipped\)"):
+        load([FIXTURES / "not_json.json"])
+
+
+def test_duplicate_runs_are_read_once(tmp_path):
+    shutil.copy(MACHINE_A, tmp_path / "copy.json")
+    loaded = load([MACHINE_A, tmp_path / "copy.json"])
+    assert len(loaded.rows) == 16
+    assert loaded.warnings == [f"{tmp_path / 'copy.json'}: duplicate of {MACHINE_A} (same machine and run); skipped"]
+
+
+def test_runs_from_two_machines_line_up_by_label(tmp_path):
+    other = derived_run(tmp_path, "b.json", label="machine-b")
+    loaded = load([MACHINE_A, other])
+    assert sorted(loaded.rows["machine"].unique()) == ["amd-epyc-2c-237aed", "machine-b"]
+    assert set(loaded.machines) == {"amd-epyc-2c-237aed", "machine-b"}
+
+
+def test_inputs_are_never_modified(tmp_path):
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in FIXTURES.iterdir()}
+    load([FIXTURES])
+    assert before == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in FIXTURES.iterdir()}

@@ -1,0 +1,86 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tfreuse.atomic import atomic_write
+from tfreuse.cli import main
+from tfreuse.report.load import FIGURE_COLUMNS
+
+from tests.report_helpers import FIXTURES, MACHINE_A, derived_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def two_machine_report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inputs")
+    derived_run(folder, "b.json", label="machine-b", slowdown=2.0)
+    out = tmp_path_factory.mktemp("report")
+    assert main(["report", str(MACHINE_A), str(folder), str(FIXTURES / "other_suite_v4.json"),
+                 "-o", str(out)]) == 0
+    return out
+
+
+def test_report_writes_html_csv_and_summary(two_machine_report):
+    assert {p.name for p in two_machine_report.iterdir()} >= {"index.html", "results.csv", "summary.md"}
+    assert not [p for p in two_machine_report.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_csv_is_tidy_with_every_figure(two_machine_report):
+    table = pd.read_csv(two_machine_report / "results.csv")
+    assert len(table) == 16 * 2 + 1
+    assert set(FIGURE_COLUMNS) | {"machine", "run", "ratio", "ratio_ci_low", "ratio_ci_high"} <= set(table.columns)
+
+
+def test_html_is_self_contained_and_escapes_input_strings(two_machine_report):
+    html = (two_machine_report / "index.html").read_text()
+    assert "<script" not in html  # the report runs no script of its own
+    assert "test_sort[1000]" in html
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+
+
+def test_html_escapes_names_from_input(tmp_path):
+    assert main(["report", str(FIXTURES / "other_suite_v5.json"), "-o", str(tmp_path)]) == 0
+    html = (tmp_path / "index.html").read_text()
+    assert "test_sort[&lt;b&gt;big&lt;/b&gt;]" in html and "<b>big</b>" not in html
+
+
+def test_html_leads_with_headlines_then_machines_side_by_side(two_machine_report):
+    html = (two_machine_report / "index.html").read_text()
+    assert html.index("In short") < html.index("Across machines") < html.index("Machines and software")
+    assert "machine-b" in html and "amd-epyc-2c-237aed" in html
+    assert 'alt="slowdown heatmap across machines"' in html
+
+
+def test_summary_markdown_has_headlines_and_table(two_machine_report):
+    text = (two_machine_report / "summary.md").read_text()
+    assert text.startswith("## tfreuse") and "| machine | scenario |" in text
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing.json"), "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tfreuse report: error: {tmp_path / 'missing.json'}: no such file or folder"]
+    assert main(["report", str(FIXTURES / "truncated.json"), "-o", str(tmp_path)]) == 2
+    assert not (tmp_path / "index.html").exists()
+
+
+def test_script_runs_the_same_entry_point(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(MACHINE_A),
+                             "-o", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "index.html").exists()
+
+
+def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path):
+    target = tmp_path / "out.txt"
+    atomic_write(target, "old")
+    with pytest.raises(TypeError):
+        atomic_write(target, 12345)  # not str/bytes: fails mid-write
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
