@@ -55,7 +55,7 @@ class TransferLearning(Scenario):
         "small": {"batch": 64, "features": 16, "hidden": 32, "outputs": 4},
         "large": {"batch": 512, "features": 512, "hidden": 1024, "outputs": 16},
     }
-    learning_steps = 30
+    learning_steps = 20
     skips = {("reinstantiated", "jit"): "every new extractor recompiles the step with XLA (~1 s a "
                                         "step on 2 cores); its retracing is measured in function mode"}
 
