@@ -1,3 +1,8 @@
-"""Root conftest: load the tfreuse pytest plugin (options, device parametrization, machine info)."""
+"""Root conftest: the tfreuse plugin comes from the installed package (its pytest11 entry point);
+this project also gets the short option names `--devices` and `--profile`."""
 
-pytest_plugins = ["tfreuse.plugin"]
+from tfreuse.plugin import add_short_options
+
+
+def pytest_addoption(parser):
+    add_short_options(parser)

@@ -1,4 +1,7 @@
-"""The plugin end to end, in a subprocess: parametrization, skips, JSON and machine identity."""
+"""The plugin end to end, in a subprocess: parametrization, skips, JSON and machine identity.
+
+The plugin comes from the installed package's pytest11 entry point: nothing here loads it.
+"""
 
 import json
 
@@ -35,7 +38,7 @@ test_tiny = benchmark_test(Tiny())
 def toy_run(pytester):
     pytester.makepyfile(test_toy=TOY_BENCHMARK)
     result = pytester.runpytest_subprocess(
-        "-p", "tfreuse.plugin", "--devices", "CPU:0,GPU:0", "--profile", "smoke",
+        "--tfreuse-devices", "CPU:0,GPU:0", "--tfreuse-profile", "smoke",
         "--benchmark-json", "out.json", "-rs", "-p", "no:cacheprovider",
     )
     return result, json.loads((pytester.path / "out.json").read_text())
@@ -68,8 +71,15 @@ def test_machine_info_names_tensorflow_and_a_label(toy_run):
     assert info["profile"]["name"] == "smoke"
 
 
+def test_bad_modes_are_a_usage_error(pytester):
+    pytester.makepyfile(test_toy=TOY_BENCHMARK)
+    result = pytester.runpytest_subprocess("--tfreuse-modes", "eager,graph")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--tfreuse-modes: graph is not a mode*"])
+
+
 def test_bad_device_name_is_a_usage_error(pytester):
     pytester.makepyfile(test_toy=TOY_BENCHMARK)
-    result = pytester.runpytest_subprocess("-p", "tfreuse.plugin", "--devices", "TPU:0")
+    result = pytester.runpytest_subprocess("--tfreuse-devices", "TPU:0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*'TPU:0' is not a device name*"])

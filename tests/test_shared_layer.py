@@ -1,11 +1,13 @@
 """Deterministic outcomes of the shared-layer scenario: traces, variables and weight values."""
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from benchmarks.test_shared_layer import SCENARIO, LinearLayer
 from tfreuse.harness import Case, Context, run_case
-from tfreuse.layers import initializers_of, reinitialize
+from tfreuse.layers import build_with_initializers, reinitialize
 from tfreuse.profiles import Profile
 
 from tests.fakes import FakeBenchmark
@@ -46,10 +48,10 @@ def test_reinitialized_keeps_its_variables(mode):
 
 def test_reinitialize_redraws_values_in_the_same_objects():
     layer = LinearLayer(8)
-    layer.build((None, 4))
+    weights = build_with_initializers(layer, (tf.ones((2, 4)),))
     layer.bias.assign(np.ones(8, dtype="float32"))
     kernel_before, objects_before = layer.kernel.numpy(), [id(w) for w in layer.weights]
-    reinitialize(initializers_of(layer))
+    reinitialize(weights)
     assert [id(w) for w in layer.weights] == objects_before
     assert not np.allclose(layer.kernel.numpy(), kernel_before)
     assert np.all(layer.bias.numpy() == 0)
@@ -60,3 +62,19 @@ def test_every_declared_variant_has_a_method():
         case = Case(SCENARIO.name, variant, "eager", "CPU:0", "small")
         step = SCENARIO.make_step(Context(case, SCENARIO.sizes["small"], PROFILE))
         assert callable(step)
+
+
+def test_reinitialize_keeps_the_scale_a_layer_gave_its_initializer():
+    attention = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8)
+    x = tf.random.normal((8, 16, 32))
+    weights = build_with_initializers(attention, (x, x))
+    scale_before = [float(np.std(w.numpy())) for w in attention.weights]
+    reinitialize(weights)
+    scale_after = [float(np.std(w.numpy())) for w in attention.weights]
+    assert scale_after == pytest.approx(scale_before, rel=0.15, abs=1e-6)
+
+
+def test_weights_built_before_are_found_through_the_config():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    pairs = build_with_initializers(model, (tf.ones((1, 3)),))
+    assert [type(i).__name__ for _, i in pairs] == ["GlorotUniform", "Zeros"]

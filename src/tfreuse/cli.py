@@ -1,4 +1,4 @@
-"""The `tfreuse` command: `report` and `compare` (scripts/ holds thin wrappers of the same)."""
+"""The `tfreuse` command: `report`, `compare` and `measure` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,22 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_REGRESSION if len(comparison.regressions) else 0
 
 
+def _measure(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from tfreuse import measure
+
+    shape = measure.parse_shape(args.input_shape)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    output = args.output or Path(f"tfreuse-measure-{stamp}.json")
+    status = measure.run(args.target, shape, output, train=args.train, modes=args.modes,
+                         devices=args.devices, profile=args.profile)
+    if output.exists():
+        print(measure.table(output))
+        print(f"results: {output} (tfreuse report {output} -o DIR turns it into a report)")
+    return status
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line of `tfreuse`."""
     main_parser = argparse.ArgumentParser(prog="tfreuse", description=__doc__)
@@ -60,17 +76,29 @@ def parser() -> argparse.ArgumentParser:
                            help="significance level of the Mann-Whitney U test (default: 0.05)")
     comparing.add_argument("--markdown", type=Path, help="also write the markdown table here")
     comparing.set_defaults(run=_compare)
+
+    measuring = commands.add_parser("measure", help="measure the reuse variants of your own layer")
+    measuring.add_argument("target", help="package.module:factory returning a new Keras layer/model")
+    measuring.add_argument("--input-shape", required=True, help="shape of one input batch, e.g. 32,128")
+    measuring.add_argument("--train", action="store_true",
+                           help="time SGD steps on mean(outputs**2) and record learning figures")
+    measuring.add_argument("--modes", help="eager, function and/or jit (default: eager,function)")
+    measuring.add_argument("--devices", help="all (default), cpu, gpu or names such as CPU:0,GPU:0")
+    measuring.add_argument("--profile", help="smoke, quick or full (default: $TFREUSE_PROFILE or full)")
+    measuring.add_argument("-o", "--output", type=Path,
+                           help="JSON to write (default: tfreuse-measure-<UTC time>.json); never overwritten")
+    measuring.set_defaults(run=_measure)
     return main_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `tfreuse`; bad input is one line on stderr and exit status 2."""
     args = parser().parse_args(argv)
-    from tfreuse.report.load import ReportInputError
+    from tfreuse.errors import UserInputError
 
     try:
         return args.run(args)
-    except ReportInputError as exc:
+    except UserInputError as exc:
         print(f"tfreuse {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -11,6 +11,7 @@ import jinja2
 import pandas as pd
 
 from tfreuse.report import plots
+from tfreuse.units import kib
 from tfreuse.report.analyze import errors, headlines
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -27,10 +28,6 @@ def _number(value, spec: str = ".3g", suffix: str = "") -> str:
     return f"{value:{spec}}{suffix}"
 
 
-def _kib(value) -> str:
-    return "" if value is None or not math.isfinite(value) else f"{value / 1024:.1f} KiB"
-
-
 def _row(row: pd.Series) -> dict:
     steps = row.get("measured_steps") or 0
     created = row.get("variables_created")
@@ -43,8 +40,8 @@ def _row(row: pd.Series) -> dict:
         median += " !"
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median,
              _number(row.get("ratio"), ".2f", "x") if row["outcome"] == "ok" else "refused",
-             ci, _number(row.get("traces_per_step"), ".2g"), _kib(row.get("rss_growth_per_step_bytes")),
-             _number(per_step, ".2g"), _kib(row.get("allocator_peak_bytes") or math.nan),
+             ci, _number(row.get("traces_per_step"), ".2g"), kib(row.get("rss_growth_per_step_bytes")),
+             _number(per_step, ".2g"), kib(row.get("allocator_peak_bytes") or math.nan),
              _number(row.get("learning_retained"), ".0%"), _number(row.get("frozen_weight_drift"), ".3g"),
              _number(row.get("param_bytes"), ",.0f")]
     css = "error" if row["outcome"] == "error" else ("shared" if row["variant"] == "shared" else "")

@@ -16,6 +16,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from tfreuse.errors import UserInputError
 from tfreuse.machine import machine_label
 from tfreuse.schema import FIELDS, SCENARIO_FIELDS
 
@@ -23,7 +24,7 @@ STAT_COLUMNS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops"
 FIGURE_COLUMNS = tuple(f.name for f in FIELDS + SCENARIO_FIELDS if f.name != "size_params")
 
 
-class ReportInputError(ValueError):
+class ReportInputError(UserInputError):
     """Nothing usable could be read; the message names what was wrong."""
 
 

@@ -1,0 +1,170 @@
+"""`tfreuse measure package.module:factory`: the reuse variants of your layer, without writing a test.
+
+The factory is checked first (importable, returns a Keras layer or model, runs on the input
+shape), then a one-test pytest session runs it through the `reuse_benchmark` fixture, so the
+figures and JSON are exactly those of the built-in scenarios.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import functools
+import io
+import importlib
+import os
+import re
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+from tfreuse.errors import UserInputError
+from tfreuse.units import kib
+
+
+class MeasureError(UserInputError):
+    """The factory cannot be measured; the message names it and what went wrong."""
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`32,128` -> (32, 128); raise MeasureError for anything but positive integers."""
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(n <= 0 for n in shape):
+        raise MeasureError(f"--input-shape {text!r}: expected positive integers such as 32,128")
+    return shape
+
+
+def parse_target(target: str) -> tuple[str, str, tuple, dict]:
+    """`pkg.mod:make` or `pkg.mod:Layer(64, activation="relu")` -> (module, name, args, kwargs).
+
+    Arguments must be Python literals, so a class such as keras.layers.Dense can be measured
+    without writing a factory.
+    """
+    module_name, _, expression = target.partition(":")
+    if not module_name or not expression:
+        raise MeasureError(f"{target!r}: expected package.module:factory or package.module:Layer(args)")
+    try:
+        tree = ast.parse(expression.strip(), mode="eval").body
+        call = tree if isinstance(tree, ast.Call) else None
+        name = ast.unparse(call.func if call else tree)
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
+            raise ValueError(name)
+        args = tuple(ast.literal_eval(a) for a in call.args) if call else ()
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords} if call else {}
+        if None in kwargs:
+            raise ValueError("**kwargs")
+    except (SyntaxError, ValueError):
+        raise MeasureError(f"{target!r}: the part after ':' must be a name, or a call with literal "
+                           "arguments such as Dense(64)") from None
+    return module_name, name, args, kwargs
+
+
+def load_factory(target: str) -> Callable[[], Any]:
+    """Import the target (from the current folder too, as `python -m` would) as a factory."""
+    module_name, name, args, kwargs = parse_target(target)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
+        raise MeasureError(f"cannot import {target!r}: {type(exc).__name__}: {exc}") from None
+    if not callable(found):
+        raise MeasureError(f"{target!r} is a {type(found).__name__}, not a callable factory")
+    return functools.partial(found, *args, **kwargs)
+
+
+def check_factory(target: str, factory: Callable[[], Any], shape: tuple[int, ...]) -> None:
+    """Call the factory and its layer once, eagerly, so errors name the factory, not pytest."""
+    import keras
+    import tensorflow as tf
+
+    try:
+        layer = factory()
+    except Exception as exc:  # noqa: BLE001
+        raise MeasureError(f"{target}() failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(layer, keras.layers.Layer):
+        raise MeasureError(f"{target}() returned a {type(layer).__name__}, not a Keras layer or model")
+    try:
+        layer(tf.random.normal(shape))
+    except Exception as exc:  # noqa: BLE001
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise MeasureError(f"{target}() fails on input shape {shape}: {type(exc).__name__}: "
+                           f"{first_line}") from None
+
+
+_TEST_TEMPLATE = '''
+import functools
+import importlib
+
+import tensorflow as tf
+
+factory = importlib.import_module({module!r})
+for part in {name!r}.split("."):
+    factory = getattr(factory, part)
+factory = functools.partial(factory, *{args!r}, **{kwargs!r})
+
+
+def loss(outputs):
+    return tf.reduce_mean(tf.square(outputs))
+
+
+def test_{test}(reuse_benchmark):
+    reuse_benchmark(make_layer=factory, make_inputs=lambda: tf.random.normal({shape}),
+                    loss={loss})
+'''
+
+
+def run(target: str, shape: tuple[int, ...], output: Path, train: bool = False,
+        modes: str | None = None, devices: str | None = None, profile: str | None = None) -> int:
+    """Check the factory, measure it with pytest, write the JSON to `output`; pytest's exit code."""
+    import pytest
+
+    from tfreuse.atomic import atomic_write
+
+    if output.exists():
+        raise MeasureError(f"{output} already exists; name another file with -o")
+    check_factory(target, load_factory(target), shape)
+    module, attribute, args, kwargs = parse_target(target)
+    name = re.sub(r"\W+", "_", attribute).strip("_").lower() or "layer"
+    with tempfile.TemporaryDirectory(prefix="tfreuse-measure-") as folder:
+        test_file = Path(folder) / f"test_{name}.py"
+        test_file.write_text(textwrap.dedent(_TEST_TEMPLATE).format(
+            module=module, name=attribute, args=args, kwargs=kwargs, test=name, shape=shape,
+            loss="loss" if train else "None"))
+        raw = Path(folder) / "results.json"
+        arguments = [str(test_file), "-q", "-p", "no:cacheprovider", "--rootdir", folder,
+                     "--benchmark-json", str(raw), "--benchmark-sort", "name"]
+        for option, value in (("modes", modes), ("devices", devices), ("profile", profile)):
+            if value:
+                arguments += [f"--tfreuse-{option}", value]
+        log = io.StringIO()
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            status = int(pytest.main(arguments))
+        if status != 0:
+            print(log.getvalue()[-4000:], file=sys.stderr)
+        if raw.exists() and raw.stat().st_size:
+            atomic_write(output, raw.read_bytes())
+    return status
+
+
+def table(path: Path) -> str:
+    """A short text table of a measure run: one line per variant, mode and device."""
+    from tfreuse.report.analyze import analyze
+    from tfreuse.report.load import load
+
+    rows = analyze(load([path]).rows).sort_values(["device", "mode", "variant"])
+    lines = [f"{'variant':<15} {'mode':<9} {'device':<7} {'median':>11} {'ratio':>8} "
+             f"{'traces/step':>11} {'RSS/step':>11} {'vars/step':>9}"]
+    for r in rows.itertuples():
+        per_step = r.variables_created / r.measured_steps if r.measured_steps else 0
+        lines.append(f"{r.variant:<15} {r.mode:<9} {r.device:<7} {r.median * 1e3:>8.3f} ms "
+                     f"{r.ratio:>7.2f}x {r.traces_per_step:>11.2g} "
+                     f"{kib(r.rss_growth_per_step_bytes):>11} {per_step:>9.2g}")
+    return "\n".join(lines)
