@@ -111,3 +111,17 @@ def test_cases_cover_every_axis_in_a_stable_order():
     assert len(cases) == 3 * 2 * 1 * 2
     assert cases[0].id == "shared-eager-CPU:0-tiny"
     assert len({case.id for case in cases}) == len(cases)
+
+
+def test_stability_flags_follow_pytest_benchmark_statistics():
+    from types import SimpleNamespace
+
+    from tfreuse.harness import _stability
+
+    def bench(mean, stddev, rounds):
+        return SimpleNamespace(stats=SimpleNamespace(stats=SimpleNamespace(mean=mean, stddev=stddev, rounds=rounds)))
+
+    assert _stability(bench(1.0, 0.05, 20)) == {"timing_rsd": 0.05, "timing_unstable": False}
+    assert _stability(bench(1.0, 0.2, 20))["timing_unstable"] is True
+    assert _stability(bench(1.0, 0.0, 3))["timing_unstable"] is True
+    assert _stability(FakeBenchmark()) == {}  # timing disabled: the record keeps null

@@ -62,6 +62,8 @@ def test_json_rows_carry_the_schema_and_raw_timings(toy_run):
     by_variant = {b["extra_info"]["variant"] + "-" + b["extra_info"]["mode"]: b["extra_info"]
                   for b in data["benchmarks"]}
     assert by_variant["reinstantiated-function"]["variables_created"] == 3
+    # one timed round in the smoke profile: flagged as too few to trust, as pyperf would
+    assert all(b["extra_info"]["timing_unstable"] is True for b in data["benchmarks"])
 
 
 def test_machine_info_names_tensorflow_and_a_label(toy_run):

@@ -146,6 +146,8 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "live_variables_delta": 0,
         "rss_growth_per_step_bytes": 0.0,
         "rss_peak_delta_bytes": 0,
+        "timing_rsd": None,
+        "timing_unstable": None,
         "allocator_current_delta_bytes": None,
         "allocator_peak_bytes": None,
     }
@@ -201,6 +203,16 @@ def _measure_window(step: Callable[[], Any], ctx: Context, steps: int) -> dict:
         "allocator_current_delta_bytes": memory.allocator_current_delta,
         "allocator_peak_bytes": memory.allocator_peak,
     }
+
+
+def _stability(benchmark: Any) -> dict:
+    """pyperf-style flags from pytest-benchmark's statistics of the timed rounds (if it timed)."""
+    stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+    if not stats or not getattr(stats, "mean", 0):
+        return {}
+    rsd = float(stats.stddev / stats.mean) if stats.rounds > 1 else 0.0
+    return {"timing_rsd": rsd,
+            "timing_unstable": bool(rsd > schema.UNSTABLE_RSD or stats.rounds < schema.MIN_STABLE_ROUNDS)}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -260,6 +272,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             record.update(_measure_window(timed_step, ctx, window))
             rounds = profile.steps_within_budget(step_seconds, profile.rounds)
             benchmark.pedantic(timed_step, rounds=rounds, iterations=1, warmup_rounds=0)
+            record.update(_stability(benchmark))
             record.update(step.figures())
             if scenario.learning_steps:
                 record.update(_learning_figures(scenario, ctx))

@@ -47,7 +47,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", rounds=20, warmup_steps=2, memory_steps=20, min_steps=3,
                      phase_seconds=0.25, all_sizes=False),
     "full": Profile("full", rounds=100, warmup_steps=3, memory_steps=50, min_steps=10,
-                    phase_seconds=1.5),
+                    phase_seconds=1.0),
 }
 
 

@@ -12,6 +12,9 @@ from typing import Any, Mapping
 SCHEMA_VERSION = 1
 
 OUTCOMES = ("ok", "error")
+# pyperf-style stability warning: a relative standard deviation above this, or fewer rounds.
+UNSTABLE_RSD = 0.10
+MIN_STABLE_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,16 @@ FIELDS: tuple[Field, ...] = (
         "Highest RSS sampled in the window minus RSS just before it.",
     ),
     Field(
+        "timing_rsd", _NUM, "ratio",
+        "Relative standard deviation (stddev / mean) of the timed rounds; null where timing was "
+        "disabled.", nullable=True,
+    ),
+    Field(
+        "timing_unstable", (bool,), "-",
+        "True when `timing_rsd` exceeds 0.10 or fewer than 5 rounds were timed (pyperf's "
+        "warnings); null where timing was disabled.", nullable=True,
+    ),
+    Field(
         "allocator_current_delta_bytes", (int,), "bytes",
         "Change of TensorFlow's allocator `current` bytes over the window; null where unavailable.",
         nullable=True,
@@ -131,7 +144,7 @@ def problems(record: Mapping[str, Any]) -> list[str]:
             if not field.nullable and key not in SCENARIO_FIELDS_BY_NAME:
                 found.append(f"{key!r} is null but must have a value")
             continue
-        if isinstance(value, bool) or not isinstance(value, field.types):
+        if (isinstance(value, bool) and bool not in field.types) or not isinstance(value, field.types):
             expected = " or ".join(t.__name__ for t in field.types)
             found.append(f"{key!r} is {type(value).__name__}, expected {expected}")
     if record.get("schema_version") not in (None, SCHEMA_VERSION):

@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tfreuse.schema import MIN_STABLE_ROUNDS, UNSTABLE_RSD
+
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 BOOTSTRAP_RESAMPLES = 1000
-# pyperf-style stability warning: relative standard deviation above this, or too few rounds.
-STABILITY_RSD = 0.10
-MIN_ROUNDS = 5
 
 
 def bootstrap_median_ratio(variant: np.ndarray, shared: np.ndarray,
@@ -61,7 +60,7 @@ def add_stability(rows: pd.DataFrame) -> pd.DataFrame:
     rows = rows.copy()
     mean = rows["mean"].astype(float)
     rows["rsd"] = rows["stddev"].astype(float) / mean.where(mean > 0)
-    rows["unstable"] = (rows["rsd"] > STABILITY_RSD) | (rows["rounds"].fillna(0) < MIN_ROUNDS)
+    rows["unstable"] = (rows["rsd"] > UNSTABLE_RSD) | (rows["rounds"].fillna(0) < MIN_STABLE_ROUNDS)
     return rows
 
 
