@@ -84,3 +84,13 @@ def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path):
         atomic_write(target, 12345)  # not str/bytes: fails mid-write
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_tables_show_each_machines_latest_run_and_the_csv_keeps_all(tmp_path):
+    older = derived_run(tmp_path, "older.json", slowdown=3.0, stamp="2020-01-01T00:00:00")
+    out = tmp_path / "report"
+    assert main(["report", str(MACHINE_A), str(older), "-o", str(out)]) == 0
+    assert len(pd.read_csv(out / "results.csv")) == 32
+    html = (out / "index.html").read_text()
+    assert "16 results of earlier runs are in results.csv" in html
+    assert html.count('<tr class="shared">') == 4  # shared rows of the latest run only

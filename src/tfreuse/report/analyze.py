@@ -16,14 +16,34 @@ SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 BOOTSTRAP_RESAMPLES = 1000
 
 
+def bootstrap_medians(samples: list, resamples: int = BOOTSTRAP_RESAMPLES,
+                      seed: int = 0) -> np.ndarray:
+    """(len(samples), resamples) medians of bootstrap resamples of each sample list.
+
+    Resampling indices into a *sorted* sample list, the median of a resample is the mean of the
+    two middle order statistics of its sorted indices. Lists of one length share one draw of
+    indices, so the whole bootstrap is a sort and two fancy-indexing lookups per length instead
+    of a median per row and resample. Rows with fewer than 2 samples get NaN.
+    """
+    rng = np.random.default_rng(seed)
+    medians = np.full((len(samples), resamples), np.nan)
+    lengths = np.array([len(s) for s in samples])
+    for length in sorted(set(lengths[lengths >= 2].tolist())):
+        rows = np.flatnonzero(lengths == length)
+        ordered = np.sort(np.array([samples[i] for i in rows], dtype=float), axis=1)
+        picks = np.sort(rng.integers(0, length, (resamples, length)), axis=1)
+        lower, upper = picks[:, (length - 1) // 2], picks[:, length // 2]
+        medians[rows] = (ordered[:, lower] + ordered[:, upper]) / 2
+    return medians
+
+
 def bootstrap_median_ratio(variant: np.ndarray, shared: np.ndarray,
                            resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of median(variant) / median(shared)."""
-    if len(variant) < 2 or len(shared) < 2:
+    """95% percentile-bootstrap interval of median(variant) / median(shared), sides resampled apart."""
+    top = bootstrap_medians([list(variant)], resamples, seed)[0]
+    bottom = bootstrap_medians([list(shared)], resamples, seed + 1)[0]
+    if np.isnan(top).any() or np.isnan(bottom).any():
         return (np.nan, np.nan)
-    rng = np.random.default_rng(seed)
-    top = np.median(rng.choice(variant, (resamples, len(variant))), axis=1)
-    bottom = np.median(rng.choice(shared, (resamples, len(shared))), axis=1)
     low, high = np.percentile(top / bottom, [2.5, 97.5])
     return float(low), float(high)
 
@@ -31,24 +51,31 @@ def bootstrap_median_ratio(variant: np.ndarray, shared: np.ndarray,
 def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
     """`rows` plus `ratio`, `ratio_ci_low`, `ratio_ci_high` (variant median / shared median)."""
     rows = rows.copy()
-    rows["ratio"] = np.nan
-    rows["ratio_ci_low"] = np.nan
-    rows["ratio_ci_high"] = np.nan
-    ok = rows[(rows["outcome"] == "ok") & rows["tfreuse"]]
-    for _, group in ok.groupby(SITUATION, dropna=False, sort=False):
-        shared = group[group["variant"] == "shared"]
-        if shared.empty:
-            continue
-        reference = shared.iloc[0]
-        shared_samples = np.asarray(reference["samples"], dtype=float)
-        for index, row in group.iterrows():
-            rows.at[index, "ratio"] = row["median"] / reference["median"]
-            if index == reference.name:
-                rows.at[index, "ratio_ci_low"] = rows.at[index, "ratio_ci_high"] = 1.0
-                continue
-            low, high = bootstrap_median_ratio(np.asarray(row["samples"], dtype=float),
-                                               shared_samples)
-            rows.at[index, "ratio_ci_low"], rows.at[index, "ratio_ci_high"] = low, high
+    for column in ("ratio", "ratio_ci_low", "ratio_ci_high"):
+        rows[column] = np.nan
+    ok = (rows["outcome"] == "ok") & rows["tfreuse"].astype(bool)
+    keys = rows.loc[ok, SITUATION].fillna("").astype(str)
+    is_shared = rows.loc[ok, "variant"] == "shared"
+    references = keys[is_shared].reset_index(names="reference").drop_duplicates(SITUATION)
+    pairs = keys.reset_index(names="row").merge(references, on=SITUATION)
+    if pairs.empty:
+        return rows
+    row_index, reference_index = pairs["row"].to_numpy(), pairs["reference"].to_numpy()
+    rows.loc[row_index, "ratio"] = (rows.loc[row_index, "median"].to_numpy(float)
+                                    / rows.loc[reference_index, "median"].to_numpy(float))
+    # The two sides are resampled with independent draws (seeds 0 and 1).
+    variant_medians = bootstrap_medians(list(rows.loc[row_index, "samples"]), seed=0)
+    unique_references = np.unique(reference_index)
+    reference_medians = bootstrap_medians(list(rows.loc[unique_references, "samples"]), seed=1)
+    position = {index: i for i, index in enumerate(unique_references)}
+    bottom = reference_medians[[position[i] for i in reference_index]]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low, high = np.percentile(variant_medians / bottom, [2.5, 97.5], axis=1)
+    defined = ~(np.isnan(variant_medians).any(axis=1) | np.isnan(bottom).any(axis=1))
+    rows.loc[row_index, "ratio_ci_low"] = np.where(defined, low, np.nan)
+    rows.loc[row_index, "ratio_ci_high"] = np.where(defined, high, np.nan)
+    self_reference = row_index == reference_index
+    rows.loc[row_index[self_reference], ["ratio_ci_low", "ratio_ci_high"]] = 1.0
     return rows
 
 
@@ -124,6 +151,12 @@ def headlines(analyzed: pd.DataFrame, per_scenario: int = 1) -> list[str]:
         for _, row in group.sort_values("ratio", ascending=False).head(per_scenario).iterrows():
             sentences.append(headline(row))
     return sentences
+
+
+def latest_runs(analyzed: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each machine's most recent run (runs sort by their start time)."""
+    latest = analyzed.groupby("machine")["run"].transform("max")
+    return analyzed[analyzed["run"] == latest]
 
 
 def errors(analyzed: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from tfreuse.report import plots
 from tfreuse.units import kib
-from tfreuse.report.analyze import errors, headlines
+from tfreuse.report.analyze import errors, headlines, latest_runs
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -28,7 +28,7 @@ def _number(value, spec: str = ".3g", suffix: str = "") -> str:
     return f"{value:{spec}}{suffix}"
 
 
-def _row(row: pd.Series) -> dict:
+def _row(row: dict) -> dict:
     steps = row.get("measured_steps") or 0
     created = row.get("variables_created")
     per_step = created / steps if steps and created is not None and math.isfinite(created) else None
@@ -68,7 +68,8 @@ def _scenario_sections(analyzed: pd.DataFrame) -> list[dict]:
             png = _encode(draw(rows, f"{name}: {what}"))
             if png:
                 figures.append({"png": png, "alt": f"{name}: {what}"})
-        sections.append({"name": name, "rows": [_row(r) for _, r in rows.iterrows()], "plots": figures})
+        sections.append({"name": name, "rows": [_row(r) for r in rows.to_dict("records")],
+                         "plots": figures})
     return sections
 
 
@@ -99,17 +100,19 @@ def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str
     """The whole report as one HTML string."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
-    generic = analyzed[~analyzed["tfreuse"]]
+    shown = latest_runs(analyzed)  # tables and plots: each machine's latest run; the CSV has all
+    generic = shown[~shown["tfreuse"]]
     return environment.get_template("report.html.j2").render(
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         result_count=len(analyzed),
         file_count=analyzed["source"].nunique(),
         machine_count=analyzed["machine"].nunique(),
-        headlines=headlines(analyzed),
-        refusals=errors(analyzed).to_dict("records"),
+        earlier_results=len(analyzed) - len(shown),
+        headlines=headlines(shown),
+        refusals=errors(shown).to_dict("records"),
         warnings=warnings,
-        heatmap=_encode(plots.machine_heatmap(analyzed)),
-        scenarios=_scenario_sections(analyzed),
+        heatmap=_encode(plots.machine_heatmap(shown)),
+        scenarios=_scenario_sections(shown),
         columns=COLUMNS,
         text_columns=TEXT_COLUMNS,
         generic=[{"machine": r.machine, "group": r.group or "", "name": r.name,

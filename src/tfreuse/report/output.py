@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from tfreuse.atomic import atomic_write
-from tfreuse.report.analyze import analyze, headlines
+from tfreuse.report.analyze import analyze, headlines, latest_runs
 from tfreuse.report.html import render
 from tfreuse.report.load import Loaded
 
@@ -34,6 +34,7 @@ def _parquet(analyzed: pd.DataFrame) -> bytes | None:
 
 def summary_markdown(analyzed: pd.DataFrame) -> str:
     """Headlines and the ratio table in markdown, e.g. for a CI job summary."""
+    analyzed = latest_runs(analyzed)
     lines = ["## tfreuse: what re-creating variables costs", ""]
     lines += [f"- {sentence}" for sentence in headlines(analyzed)] or ["- no ratios to report"]
     rows = analyzed[analyzed["tfreuse"] & (analyzed["variant"] != "shared")]
