@@ -11,6 +11,7 @@ from tfreuse.atomic import atomic_write
 from tfreuse.report.analyze import analyze, headlines, latest_runs
 from tfreuse.report.html import render
 from tfreuse.report.load import Loaded
+from tfreuse.units import kib
 
 SUMMARY_COLUMNS = ["machine", "scenario", "variant", "mode", "device", "size", "median", "ratio",
                    "ratio_ci_low", "ratio_ci_high", "traces_per_step", "rss_growth_per_step_bytes",
@@ -46,7 +47,7 @@ def summary_markdown(analyzed: pd.DataFrame) -> str:
                 f"{r.ratio:.2f}x" if pd.notna(r.ratio) else "")
             if pd.notna(r.ratio_ci_low) and r.outcome == "ok":
                 ratio += f" ({r.ratio_ci_low:.2f}–{r.ratio_ci_high:.2f})"
-            rss = f"{r.rss_growth_per_step_bytes / 1024:.1f} KiB" if pd.notna(r.rss_growth_per_step_bytes) else ""
+            rss = kib(r.rss_growth_per_step_bytes)
             traces = f"{r.traces_per_step:.2g}" if pd.notna(r.traces_per_step) else ""
             lines.append(f"| {r.machine} | {r.scenario} | {r.variant} | {r.mode} | {r.size} | {ratio} | "
                          f"{traces} | {rss} |")
