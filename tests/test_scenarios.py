@@ -42,6 +42,10 @@ class TestTrainingLoop:
         record = run(self.scenario, "recreated", "eager")
         assert record["variables_created"] >= PROFILE.memory_steps
 
+    def test_guarded_creation_traces_twice_on_the_first_call_only(self):
+        record = run(self.scenario, "mitigated", "function")
+        assert (record["first_step_trace_events"], record["trace_events"]) == (2, 0)
+
     def test_guarded_creation_learns_without_retracing(self):
         record = run(self.scenario, "mitigated", "function")
         assert record["learning_retained"] == pytest.approx(1.0, abs=1e-4)

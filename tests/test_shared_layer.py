@@ -26,6 +26,15 @@ def test_shared_creates_nothing_and_never_retraces(mode):
     assert (record["trace_events"], record["variables_created"]) == (0, 0)
 
 
+@pytest.mark.parametrize("variant, mode, traces", [
+    ("shared", "function", 2),  # built lazily inside the first trace: a creating and a clean trace
+    ("reinstantiated", "function", 1),  # built eagerly before the call
+    ("shared", "eager", 0),
+])
+def test_first_step_traces(variant, mode, traces):
+    assert _record(variant, mode)["first_step_trace_events"] == traces
+
+
 def test_reinstantiated_in_function_mode_retraces_every_step():
     record = _record("reinstantiated", "function")
     assert record["trace_events"] == PROFILE.memory_steps

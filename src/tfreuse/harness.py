@@ -138,6 +138,7 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "error_type": None,
         "error_message": None,
         "first_step_s": None,
+        "first_step_trace_events": 0,
         "measured_steps": 0,
         "trace_events": 0,
         "traces_per_step": 0.0,
@@ -250,8 +251,9 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
         try:
             step = scenario.make_step(ctx)
             timed_step = _with_wait(step, case.device)
-            started = time.perf_counter()
-            timed_step()
+            with TraceWindow(ctx.functions) as first_traces:
+                started = time.perf_counter()
+                timed_step()
         except Exception as exc:  # noqa: BLE001 - recorded below or re-raised
             if expected is None or not isinstance(exc, expected):
                 raise
@@ -263,6 +265,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                                rounds=1, iterations=1)
         else:
             record["first_step_s"] = time.perf_counter() - started
+            record["first_step_trace_events"] = first_traces.trace_events
             if expected is not None:
                 raise AssertionError(
                     f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"

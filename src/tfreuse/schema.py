@@ -48,6 +48,11 @@ FIELDS: tuple[Field, ...] = (
         nullable=True,
     ),
     Field(
+        "first_step_trace_events", (int,), "traces",
+        "Actual traces during the first step: 1 for a function traced once, 2 when that first "
+        "call also creates variables, 0 in eager mode.",
+    ),
+    Field(
         "measured_steps", (int,), "steps",
         "Steps in the probe window (after warm-up) over which traces, memory and variables are counted.",
     ),
