@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Mapping
 
 from tfreuse import devices, schema
+from tfreuse.errors import first_line
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import MemoryWindow
 from tfreuse.probes.tracing import CountedFunction, TraceWindow
@@ -216,19 +217,6 @@ def _stability(benchmark: Any) -> dict:
             "timing_unstable": bool(rsd > schema.UNSTABLE_RSD or stats.rounds < schema.MIN_STABLE_ROUNDS)}
 
 
-def _first_line(exc: BaseException) -> str:
-    """The exception's own first line; tf.function errors bury it under "in user code:" frames."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    if lines[0] == "in user code:":
-        prefix = f"{type(exc).__name__}: "
-        own = [line[len(prefix):] for line in lines if line.startswith(prefix)]
-        if own:
-            return own[-1]
-    return lines[0]
-
-
 def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -> dict:
     """Measure one case with pytest-benchmark and the probes; return the extra_info record.
 
@@ -259,7 +247,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                 raise
             refusal_s = time.perf_counter() - started
             record.update(outcome="error", error_type=type(exc).__name__,
-                          error_message=_first_line(exc), first_step_s=refusal_s)
+                          error_message=first_line(exc), first_step_s=refusal_s)
             # One timed attempt, so the refusal still has a row in the JSON next to its siblings.
             benchmark.pedantic(_attempt, args=(scenario, case, params, profile, expected),
                                rounds=1, iterations=1)

@@ -20,7 +20,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Callable
 
-from tfreuse.errors import UserInputError
+from tfreuse.errors import UserInputError, first_line
 from tfreuse.units import kib
 
 
@@ -94,9 +94,8 @@ def check_factory(target: str, factory: Callable[[], Any], shape: tuple[int, ...
     try:
         layer(tf.random.normal(shape))
     except Exception as exc:  # noqa: BLE001
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise MeasureError(f"{target}() fails on input shape {shape}: {type(exc).__name__}: "
-                           f"{first_line}") from None
+                           f"{first_line(exc)}") from None
 
 
 _TEST_TEMPLATE = '''
