@@ -20,7 +20,7 @@ BASELINE ?= baseline
 CANDIDATE ?= reports/runs
 COMPARE_MD ?= reports/compare.md
 
-.PHONY: install test bench report compare machine-label clean
+.PHONY: install test bench selfcheck report compare machine-label clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: $(STAMP)
 	status=$$?; \
 	if [ -s $(RESULTS) ]; then $(PY) -m tfreuse.cli report $(RESULTS) -o reports || status=$$?; fi; \
 	exit $$status
+
+# The suite's own figures against their targets (about 12 minutes: two quick runs, two full ones).
+selfcheck: $(STAMP)
+	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse.cli selfcheck
 
 # One report from every run under RUNS (results of one machine or many, e.g. CI artifacts).
 report: $(STAMP)

@@ -2,8 +2,9 @@
 
 Not a variable-reuse scenario: a plain pytest-benchmark benchmark of `tfreuse report` itself, on
 synthetic result files shaped like the suite's own (6 scenarios, 200 results a file; 10 machines
-x 10 runs = 100 files and 20,000 results in the quick and full profiles, a tenth in smoke). The
-timer covers loading, analysis (bootstrap intervals included), plots and writing HTML and CSV.
+x 10 runs = 100 files and 20,000 results in the full profile; a tenth of that in quick and smoke,
+which must stay short). The timer covers loading, analysis (bootstrap intervals included), plots
+and writing HTML and CSV.
 """
 
 import json
@@ -56,7 +57,7 @@ def write_results(folder, machines: int, runs: int, results_per_file: int, profi
 
 
 def test_report_building(benchmark, tmp_path, tfreuse_profile):
-    scale = 10 if tfreuse_profile.name == "smoke" else 1
+    scale = 1 if tfreuse_profile.name == "full" else 10
     inputs = tmp_path / "results"
     inputs.mkdir()
     rows = write_results(inputs, machines=10 // scale, runs=10, results_per_file=200 // scale,

@@ -7,7 +7,7 @@ from tfreuse.profiles import Profile
 
 from tests.fakes import FakeBenchmark
 
-PROFILE = Profile("test", rounds=4, warmup_steps=2, memory_steps=5, min_steps=5, phase_seconds=60)
+PROFILE = Profile("test", rounds=5, min_rounds=5, warmup_steps=2, phase_seconds=60)
 
 
 class Toy(Scenario):
@@ -50,14 +50,14 @@ def test_record_is_written_to_extra_info_and_matches_schema():
 
 def test_warm_up_keeps_the_first_trace_out_of_the_window():
     _, record = _run("shared", "function")
-    assert record["measured_steps"] == PROFILE.memory_steps
+    assert record["measured_steps"] == PROFILE.rounds
     assert (record["trace_events"], record["traces_per_step"]) == (0, 0.0)
 
 
 def test_retracing_every_step_counts_one_trace_per_step():
     _, record = _run("retracing", "function")
-    assert record["trace_events"] == PROFILE.memory_steps
-    assert record["tracing_cache_delta"] == PROFILE.memory_steps
+    assert record["trace_events"] == PROFILE.rounds
+    assert record["tracing_cache_delta"] == PROFILE.rounds
     assert record["traces_per_step"] == 1.0
 
 
@@ -125,3 +125,53 @@ def test_stability_flags_follow_pytest_benchmark_statistics():
     assert _stability(bench(1.0, 0.2, 20))["timing_unstable"] is True
     assert _stability(bench(1.0, 0.0, 3))["timing_unstable"] is True
     assert _stability(FakeBenchmark()) == {}  # timing disabled: the record keeps null
+
+
+def test_probes_cover_the_timed_rounds_and_sample_memory_after_each():
+    bench, record = _run("retracing", "function")
+    assert bench.calls == PROFILE.rounds == record["measured_steps"]
+    assert record["trace_events"] == PROFILE.rounds  # the rounds pytest-benchmark timed
+
+
+def test_rounds_still_run_under_the_probes_when_timing_is_disabled():
+    bench = FakeBenchmark()
+    bench.disabled = True
+    record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PROFILE)
+    assert bench.calls == 1  # pytest-benchmark ran (and, disabled, did not time) the first round
+    assert record["measured_steps"] == record["trace_events"] == PROFILE.rounds
+
+
+def test_other_variants_time_one_shared_step_before_each_round():
+    _, variant = _run("retracing", "function")
+    _, shared = _run("shared", "function")
+    assert len(variant["shared_samples_s"]) == variant["measured_steps"] == PROFILE.rounds
+    assert all(seconds > 0 for seconds in variant["shared_samples_s"])
+    assert shared["shared_samples_s"] is None
+    # The shared reference is built with a context of its own: its traces are not counted.
+    assert variant["trace_events"] == PROFILE.rounds
+
+
+def test_unpaired_profile_records_no_shared_samples():
+    from dataclasses import replace
+
+    bench = FakeBenchmark()
+    case = Case("toy", "retracing", "function", "CPU:0", "tiny")
+    record = run_case(bench, Toy(), case, replace(PROFILE, paired_shared=False))
+    assert record["shared_samples_s"] is None
+
+
+def test_the_shared_case_lends_its_step_to_the_variants_of_its_situation():
+    class Counting(Toy):
+        built = 0
+
+        def shared(self, ctx):
+            Counting.built += 1
+            return super().shared(ctx)
+
+    scenario = Counting()
+    _run("shared", "function", scenario)
+    assert Counting.built == 1
+    _, variant = _run("retracing", "function", scenario)
+    assert Counting.built == 1 and len(variant["shared_samples_s"]) == PROFILE.rounds
+    _run("retracing", "function", Counting())  # another scenario object: its own reference
+    assert Counting.built == 2

@@ -1,6 +1,6 @@
 import pytest
 
-from tfreuse.probes.memory import MemoryWindow, growth_per_step
+from tfreuse.probes.memory import MemoryWindow, growth_per_step, sampling_interval
 
 MIB = 1 << 20
 
@@ -38,3 +38,21 @@ def test_allocator_figures_are_both_set_or_both_none():
     with MemoryWindow("CPU:0") as window:
         window.sample()
     assert (window.allocator_peak is None) == (window.allocator_current_delta is None)
+
+
+def test_sparse_samples_still_give_growth_per_step():
+    kept = []
+    with MemoryWindow("CPU:0", every=3) as window:
+        for step in range(30):
+            kept.append(bytes([step % 256]) * MIB)
+            window.sample()
+    assert window.steps == list(range(3, 31, 3)) and len(window.samples) == 10
+    assert window.steps_seen == 30
+    assert 0.8 * MIB < window.growth_per_step < 1.25 * MIB
+
+
+def test_fast_steps_are_sampled_less_often():
+    assert sampling_interval(1.0) == 1
+    assert sampling_interval(0.05) == 1
+    assert sampling_interval(5e-4) > sampling_interval(5e-3) > 1
+    assert sampling_interval(0.0) == 1

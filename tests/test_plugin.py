@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tfreuse import schema
+from tfreuse.profiles import PROFILES
 
 pytest_plugins = ["pytester"]
 
@@ -85,3 +86,57 @@ def test_bad_device_name_is_a_usage_error(pytester):
     result = pytester.runpytest_subprocess("--tfreuse-devices", "TPU:0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*'TPU:0' is not a device name*"])
+
+
+def test_machine_info_records_conditions_and_harness_overhead(toy_run):
+    _, data = toy_run
+    info = data["machine_info"]["tfreuse"]
+    conditions = info["conditions"]
+    assert conditions["order"] == "default" and conditions["seed"] == 0
+    assert "gc.freeze" in conditions["gc_during_timing"]
+    assert {"intra_op_threads", "inter_op_threads", "onednn", "cpu_allocator_bfc"} <= set(conditions)
+    overhead = info["harness_overhead"]
+    # Measured on the cheaper of the two timed shared cases of this run.
+    medians = {b["name"]: b["stats"]["median"] for b in data["benchmarks"] if "[shared-" in b["name"]}
+    assert overhead["case"] == "tiny[" + min(medians, key=medians.get).split("[")[1]
+    assert overhead["steps_each"] == PROFILES["smoke"].overhead_steps
+    assert overhead["overhead_ci_low"] <= overhead["overhead"] <= overhead["overhead_ci_high"]
+
+
+def test_reversed_order_runs_the_same_cases_backwards(pytester):
+    pytester.makepyfile(test_toy=TOY_BENCHMARK)
+    runs = {}
+    for order in ("default", "reversed"):
+        result = pytester.runpytest_subprocess("--tfreuse-profile", "smoke", "--tfreuse-order", order,
+                                               "--benchmark-disable", "-v", "-p", "no:cacheprovider")
+        runs[order] = [line.split("::")[1].split(" ")[0] for line in result.outlines
+                       if "::test_tiny[" in line and ("PASSED" in line or "SKIPPED" in line)]
+    assert len(runs["default"]) == 4 and runs["reversed"] == runs["default"][::-1]
+
+
+def test_bad_order_is_a_usage_error(pytester):
+    pytester.makepyfile(test_toy=TOY_BENCHMARK)
+    result = pytester.runpytest_subprocess("--tfreuse-order", "random")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--tfreuse-order: 'random' is not an order*"])
+
+
+def test_isolate_takes_probe_figures_from_a_fresh_process(pytester):
+    pytester.makepyfile(test_toy=TOY_BENCHMARK)
+    result = pytester.runpytest_subprocess("--tfreuse-profile", "smoke", "--tfreuse-isolate",
+                                           "--benchmark-json", "out.json", "-p", "no:cacheprovider",
+                                           "-k", "reinstantiated-function")
+    result.assert_outcomes(passed=1, deselected=3)
+    (bench,) = json.loads((pytester.path / "out.json").read_text())["benchmarks"]
+    record = bench["extra_info"]
+    schema.validate(record)
+    assert record["probe_process"] == "isolated"
+    assert record["variables_created"] == record["measured_steps"]  # one tf.Variable per step
+
+
+def test_bad_thread_count_is_a_usage_error(pytester, monkeypatch):
+    pytester.makepyfile(test_toy=TOY_BENCHMARK)
+    monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", "many")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*TFREUSE_INTRA_OP_THREADS='many' is not a thread count*"])

@@ -20,7 +20,8 @@ def test_unknown_profile_is_named():
 def test_profiles_grow_from_smoke_to_full():
     smoke, quick, full = PROFILES["smoke"], PROFILES["quick"], PROFILES["full"]
     assert smoke.rounds < quick.rounds < full.rounds
-    assert smoke.memory_steps < quick.memory_steps <= full.memory_steps
+    assert smoke.min_rounds < quick.min_rounds < full.min_rounds
+    assert smoke.overhead_steps < quick.overhead_steps < full.overhead_steps
 
 
 def test_label_is_readable_and_stable():
@@ -37,11 +38,10 @@ def test_label_differs_with_cpu_cores_or_gpu():
     assert "nvidia-a100" in with_gpu and with_gpu != base
 
 
-def test_phases_fit_the_time_budget_within_their_bounds():
+def test_rounds_fit_the_time_budget_within_their_bounds():
     full = PROFILES["full"]
-    assert full.steps_within_budget(1e-6, full.rounds) == full.rounds
-    assert full.steps_within_budget(10.0, full.rounds) == full.min_steps
-    middle = full.steps_within_budget(full.phase_seconds / 20, full.memory_steps)
-    assert middle == 20
+    assert full.rounds_within_budget(1e-6) == full.rounds
+    assert full.rounds_within_budget(10.0) == full.min_rounds
+    assert full.rounds_within_budget(full.phase_seconds / 50) == 50
     smoke = PROFILES["smoke"]
-    assert smoke.steps_within_budget(0.0, smoke.memory_steps) == smoke.memory_steps
+    assert smoke.rounds_within_budget(0.0) == smoke.rounds

@@ -62,3 +62,27 @@ def test_refused_rows_get_no_ratio_and_headlines_name_scenario_and_machine():
     sentences = headlines(rows)
     assert len(sentences) == 2  # one per scenario on the one machine
     assert all("amd-epyc-2c-237aed" in s and "x the shared step time" in s for s in sentences)
+
+
+def test_rounds_paired_with_shared_cancel_the_machines_drift():
+    # The machine slows down 2x halfway through; the variant costs 3x shared in every round.
+    drift = np.repeat([1.0, 2.0], 20) * (1 + 0.01 * np.random.default_rng(3).standard_normal(40))
+    rows = _rows({"shared": np.full(40, 1.0), "reinstantiated": 3 * drift})
+    rows["shared_samples_s"] = [None, list(drift)]  # timed just before each variant round
+    analyzed = add_ratios(rows).set_index("variant")
+    assert analyzed.at["reinstantiated", "ratio_paired"]
+    assert analyzed.at["reinstantiated", "ratio"] == pytest.approx(3.0)
+    assert analyzed.at["reinstantiated", "ratio_ci_low"] == pytest.approx(3.0)
+    assert analyzed.at["reinstantiated", "ratio_ci_high"] == pytest.approx(3.0)
+    unpaired = add_ratios(rows.drop(columns="shared_samples_s")).set_index("variant")
+    assert not unpaired.at["reinstantiated", "ratio_paired"]
+    assert unpaired.at["reinstantiated", "ratio"] > 4  # the shared row ran before the slowdown
+    assert unpaired.at["reinstantiated", "ratio_ci_high"] - unpaired.at["reinstantiated", "ratio_ci_low"] > 1
+
+
+def test_shared_samples_of_another_length_are_not_paired():
+    rows = _rows({"shared": np.full(10, 1.0), "reinstantiated": np.full(10, 2.0)})
+    rows["shared_samples_s"] = [None, [0.5] * 9]
+    analyzed = add_ratios(rows).set_index("variant")
+    assert not analyzed.at["reinstantiated", "ratio_paired"]
+    assert analyzed.at["reinstantiated", "ratio"] == pytest.approx(2.0)

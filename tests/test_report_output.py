@@ -8,7 +8,7 @@ import pytest
 
 from tfreuse.atomic import atomic_write
 from tfreuse.cli import main
-from tfreuse.report.load import FIGURE_COLUMNS
+from tfreuse.report.load import FIGURE_COLUMNS, SAMPLE_COLUMNS
 
 from tests.report_helpers import FIXTURES, MACHINE_A, derived_run
 
@@ -33,7 +33,9 @@ def test_report_writes_html_csv_and_summary(two_machine_report):
 def test_csv_is_tidy_with_every_figure(two_machine_report):
     table = pd.read_csv(two_machine_report / "results.csv")
     assert len(table) == 16 * 2 + 1
-    assert set(FIGURE_COLUMNS) | {"machine", "run", "ratio", "ratio_ci_low", "ratio_ci_high"} <= set(table.columns)
+    expected = (set(FIGURE_COLUMNS) - set(SAMPLE_COLUMNS)) | {"machine", "run", "ratio", "ratio_ci_low", "ratio_ci_high"}
+    assert expected <= set(table.columns)
+    assert not set(SAMPLE_COLUMNS) & set(table.columns)
 
 
 def test_html_is_self_contained_and_escapes_input_strings(two_machine_report):

@@ -10,7 +10,7 @@ from tfreuse.profiles import Profile
 
 from tests.fakes import FakeBenchmark
 
-PROFILE = Profile("test", rounds=1, warmup_steps=1, memory_steps=4, min_steps=4, phase_seconds=60)
+PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 
 
 def run(scenario, variant, mode, size=None):
@@ -40,7 +40,7 @@ class TestTrainingLoop:
 
     def test_recreated_eagerly_makes_a_weight_every_step(self):
         record = run(self.scenario, "recreated", "eager")
-        assert record["variables_created"] >= PROFILE.memory_steps
+        assert record["variables_created"] >= PROFILE.rounds
 
     def test_guarded_creation_traces_twice_on_the_first_call_only(self):
         record = run(self.scenario, "mitigated", "function")
@@ -84,7 +84,7 @@ class TestTransferLearning:
 
     def test_reloading_every_step_retraces_every_step(self):
         record = run(self.scenario, "reinstantiated", "function")
-        assert record["trace_events"] == PROFILE.memory_steps
+        assert record["trace_events"] == PROFILE.rounds
 
 
 class TestRecurrent:
@@ -114,7 +114,7 @@ class TestAttention:
 
     def test_reinstantiated_creates_six_variables_a_step(self):
         record = run(self.scenario, "reinstantiated", "eager")
-        assert record["variables_created"] == 6 * PROFILE.memory_steps
+        assert record["variables_created"] == 6 * PROFILE.rounds
 
 
 class TestFunctionRules:
@@ -131,8 +131,8 @@ class TestFunctionRules:
     @pytest.mark.parametrize("variant", ["new_object_arg", "new_object_arg_reduce_retracing"])
     def test_new_object_per_call_retraces_and_the_entries_outlive_the_objects(self, variant):
         record = run(self.scenario, variant, "function")
-        assert record["trace_events"] == PROFILE.memory_steps
-        assert record["tracing_cache_delta"] == PROFILE.memory_steps
+        assert record["trace_events"] == PROFILE.rounds
+        assert record["tracing_cache_delta"] == PROFILE.rounds
         assert record["live_variables_delta"] == 0  # the layers are gone, their entries stay
 
     @pytest.mark.parametrize("variant", ["shared", "mitigated"])

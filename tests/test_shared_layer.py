@@ -12,7 +12,7 @@ from tfreuse.profiles import Profile
 
 from tests.fakes import FakeBenchmark
 
-PROFILE = Profile("test", rounds=2, warmup_steps=2, memory_steps=6, min_steps=6, phase_seconds=60)
+PROFILE = Profile("test", rounds=6, min_rounds=6, warmup_steps=2, phase_seconds=60)
 
 
 def _record(variant, mode):
@@ -37,15 +37,15 @@ def test_first_step_traces(variant, mode, traces):
 
 def test_reinstantiated_in_function_mode_retraces_every_step():
     record = _record("reinstantiated", "function")
-    assert record["trace_events"] == PROFILE.memory_steps
+    assert record["trace_events"] == PROFILE.rounds
     assert record["traces_per_step"] == 1.0
-    assert record["variables_created"] == 2 * PROFILE.memory_steps  # kernel and bias
+    assert record["variables_created"] == 2 * PROFILE.rounds  # kernel and bias
 
 
 def test_reinstantiated_in_eager_mode_creates_two_variables_a_step_and_frees_them():
     record = _record("reinstantiated", "eager")
     assert record["trace_events"] == 0
-    assert record["variables_created"] == 2 * PROFILE.memory_steps
+    assert record["variables_created"] == 2 * PROFILE.rounds
     assert record["live_variables_delta"] == 2  # only the latest layer's, kept for param_bytes
 
 

@@ -1,4 +1,4 @@
-"""The `tfreuse` command: `report`, `compare`, `measure`, `machine` (scripts/ holds thin wrappers)."""
+"""The `tfreuse` command: `report`, `compare`, `measure`, `machine`, `selfcheck` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,13 @@ def _machine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selfcheck(args: argparse.Namespace) -> int:
+    from tfreuse import selfcheck
+
+    return selfcheck.run(args.benchmarks, args.output, full_runs=args.full_runs,
+                         quick_profile=args.quick_profile, full_profile=args.full_profile)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line of `tfreuse`."""
     main_parser = argparse.ArgumentParser(prog="tfreuse", description=__doc__)
@@ -106,6 +113,19 @@ def parser() -> argparse.ArgumentParser:
     machine = commands.add_parser("machine", help="this machine's identity and label, as runs record it")
     machine.add_argument("--label", action="store_true", help="print only the label")
     machine.set_defaults(run=_machine)
+
+    checking = commands.add_parser(
+        "selfcheck", help="measure the suite's own figures: quick wall time, harness overhead, "
+                          "order independence, CI half-widths, run-to-run agreement")
+    checking.add_argument("--benchmarks", type=Path, default=Path("benchmarks"),
+                          help="folder of benchmarks to run (default: benchmarks)")
+    checking.add_argument("-o", "--output", type=Path, default=Path("reports/selfcheck"),
+                          help="folder for a new <UTC time>/ folder of runs and selfcheck.md")
+    checking.add_argument("--full-runs", type=int, default=2, choices=range(0, 5), metavar="N",
+                          help="full-profile runs for CI widths and agreement (default: 2; 0 skips)")
+    checking.add_argument("--quick-profile", default="quick", help=argparse.SUPPRESS)
+    checking.add_argument("--full-profile", default="full", help=argparse.SUPPRESS)
+    checking.set_defaults(run=_selfcheck)
     return main_parser
 
 

@@ -5,23 +5,24 @@ returns a zero-argument callable). The harness runs it on one device in one mode
 
 1. makes the step and times its first call apart (build + trace: `first_step_s`);
 2. warms up, so the steady state is what gets measured (and times the step);
-3. runs a probe window counting traces, variables and RSS growth;
-4. hands the step to pytest-benchmark for the timed rounds (window and rounds sized by the
-   profile's time budget from the warm-up's step time);
-5. writes every figure into `benchmark.extra_info` under the documented schema.
+3. hands the step to pytest-benchmark for the timed rounds (as many as the profile's time budget
+   allows at the warm-up's step time), while the probes count traces, variables and RSS growth
+   over the same rounds; in a paired profile, one step of the same situation's `shared` step is
+   timed before each round (`tfreuse.pairing`), so each round has a ratio of its own;
+4. writes every figure into `benchmark.extra_info` under the documented schema.
 """
 
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Mapping
 
-from tfreuse import devices, schema
+from tfreuse import conditions, devices, schema
 from tfreuse.errors import first_line
+from tfreuse.pairing import SharedReference
 from tfreuse.probes.census import VariableWindow
-from tfreuse.probes.memory import MemoryWindow
+from tfreuse.probes.memory import MemoryWindow, sampling_interval
 from tfreuse.probes.tracing import CountedFunction, TraceWindow
 from tfreuse.profiles import Profile
 
@@ -152,18 +153,9 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "timing_unstable": None,
         "allocator_current_delta_bytes": None,
         "allocator_peak_bytes": None,
+        "shared_samples_s": None,
+        "probe_process": "same",
     }
-
-
-def _settle_heap() -> None:
-    """Collect what earlier cases left, then freeze the survivors out of later collections.
-
-    With TensorFlow loaded a full gc.collect() walks ~400k objects (~0.25 s); the probes collect
-    twice per case. Frozen objects (modules, earlier survivors) are skipped, so those
-    collections only walk what this case creates.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def _with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
@@ -186,13 +178,69 @@ def _warm_up(step: Callable[[], Any], steps: int) -> float:
     return (time.perf_counter() - started) / steps if steps else 0.0
 
 
-def _measure_window(step: Callable[[], Any], ctx: Context, steps: int) -> dict:
-    """Run `steps` steps inside the probes; return their figures as record keys."""
-    with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device) as memory:
-        with VariableWindow() as variables:
-            for _ in range(steps):
+def _timed_rounds(benchmark: Any, step: Callable[[], Any], rounds: int,
+                  before_each: Callable[[], Any] | None, after_each: Callable[[], Any]) -> None:
+    """pytest-benchmark's timed rounds of `step` (one step each); `before_each` and `after_each`
+    run outside its timer.
+
+    With `--benchmark-disable` pytest-benchmark calls the step once and skips setup and teardown,
+    so the rounds are run here around that call: the probes still see every step.
+    """
+    if getattr(benchmark, "disabled", False):
+        for round_number in range(rounds):
+            if before_each is not None:
+                before_each()
+            if round_number == 0:
+                benchmark.pedantic(step)
+            else:
                 step()
-                memory.sample()
+            after_each()
+        return
+    benchmark.pedantic(step, setup=before_each, teardown=after_each, rounds=rounds, iterations=1,
+                       warmup_rounds=0)
+
+
+# At most one (scenario, shared case, profile, reference): the situation measured last.
+_reference_slot: list[tuple[Scenario, Case, Profile, SharedReference]] = []
+
+
+def _keep_reference(scenario: Scenario, ctx: Context, reference: SharedReference) -> SharedReference:
+    _reference_slot[:] = [(scenario, replace(ctx.case, variant="shared"), ctx.profile, reference)]
+    return reference
+
+
+def _shared_reference(scenario: Scenario, ctx: Context) -> SharedReference:
+    """The `shared` step of `ctx`'s situation, built and warmed up once for all its variants.
+
+    One slot: the `shared` case leaves its own step there (it runs first in the default order);
+    otherwise the first variant of the situation builds one, with a context of its own so the
+    probes never count its traces, outside the probe windows.
+    """
+    case = replace(ctx.case, variant="shared")
+    if _reference_slot and _reference_slot[0][0] is scenario and _reference_slot[0][1:3] == (case, ctx.profile):
+        return _reference_slot[0][3]
+    step = _with_wait(scenario.make_step(Context(case, ctx.params, ctx.profile)), case.device)
+    step()  # build and trace, kept out of the warm-up's timing
+    return _keep_reference(scenario, ctx, SharedReference(step, _warm_up(step, ctx.profile.warmup_steps)))
+
+
+def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, rounds: int,
+                     step_seconds: float, reference: SharedReference | None) -> dict:
+    """Time `rounds` rounds inside the probes; return the probes' figures as record keys.
+
+    Counting traces and variables costs nothing per call (the counters run only while TensorFlow
+    traces or a variable is created); RSS is read between rounds, outside the timer (after every
+    few rounds for fast steps: see `sampling_interval`), and the `shared` reference step (if
+    any) is timed before each round, also outside it.
+    """
+    every = sampling_interval(step_seconds)
+    with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device, every) as memory:
+        with VariableWindow() as variables:
+            if reference is not None:
+                reference.start()
+            _timed_rounds(benchmark, step, rounds, after_each=memory.sample,
+                          before_each=reference.before_round if reference is not None else None)
+    steps = memory.steps_seen
     return {
         "measured_steps": steps,
         "trace_events": traces.trace_events,
@@ -204,6 +252,7 @@ def _measure_window(step: Callable[[], Any], ctx: Context, steps: int) -> dict:
         "rss_peak_delta_bytes": memory.peak_delta,
         "allocator_current_delta_bytes": memory.allocator_current_delta,
         "allocator_peak_bytes": memory.allocator_peak,
+        "shared_samples_s": list(reference.samples) if reference is not None else None,
     }
 
 
@@ -223,13 +272,11 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
     A variant whose cost is the re-creation of state re-creates it inside its step, so inside the
     timer: that is the cost being measured. Setup that every variant shares stays outside.
     """
-    import keras
     import tensorflow as tf
 
     params = scenario.sizes[case.size]
     record = _base_record(case, params, profile)
-    _settle_heap()
-    keras.utils.set_random_seed(profile.seed)
+    conditions.prepare_case(profile.seed)
     ctx = Context(case, params, profile)
     expected = scenario.expected_errors.get((case.variant, case.mode))
     benchmark.group = f"{case.scenario}-{case.mode}-{case.device}-{case.size}"
@@ -258,11 +305,13 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                 raise AssertionError(
                     f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"
                 )
+            paired = profile.paired_shared and case.variant != "shared"
+            reference = _shared_reference(scenario, ctx) if paired else None
             step_seconds = _warm_up(timed_step, profile.warmup_steps)
-            window = profile.steps_within_budget(step_seconds, profile.memory_steps)
-            record.update(_measure_window(timed_step, ctx, window))
-            rounds = profile.steps_within_budget(step_seconds, profile.rounds)
-            benchmark.pedantic(timed_step, rounds=rounds, iterations=1, warmup_rounds=0)
+            if profile.paired_shared and case.variant == "shared":
+                _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
+            rounds = profile.rounds_within_budget(step_seconds + (reference.step_seconds if paired else 0))
+            record.update(_measured_rounds(benchmark, timed_step, ctx, rounds, step_seconds, reference))
             record.update(_stability(benchmark))
             record.update(step.figures())
             if scenario.learning_steps:
@@ -323,8 +372,8 @@ def _attempt(scenario: Scenario, case: Case, params, profile: Profile, expected)
 def benchmark_test(scenario: Scenario) -> Callable:
     """A pytest test function that measures every case of `scenario` (parametrized by the plugin)."""
 
-    def test(benchmark, tfreuse_case: Case, tfreuse_profile: Profile) -> None:
-        run_case(benchmark, scenario, tfreuse_case, tfreuse_profile)
+    def test(tfreuse_run: Callable, tfreuse_case: Case) -> None:
+        tfreuse_run(scenario, tfreuse_case)
 
     test.tfreuse_scenario = scenario
     test.__doc__ = f"Benchmark every case of the {scenario.name!r} scenario."

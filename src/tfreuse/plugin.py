@@ -12,12 +12,16 @@ from typing import Any, Callable
 import pytest
 
 from tfreuse import devices
+from tfreuse.conditions import thread_settings
 from tfreuse.harness import MODES, Case
 from tfreuse.profiles import Profile, resolve_profile
 
 _PROFILE = pytest.StashKey[Profile]()
 _DEVICES = pytest.StashKey[list]()
 _USED = pytest.StashKey[bool]()
+_SHARED_MEDIANS = pytest.StashKey[list]()
+_OVERHEAD = pytest.StashKey[dict]()
+ORDERS = ("default", "reversed")
 
 DEFAULT_MODES = "eager,function"
 USER_SIZE = "default"
@@ -27,6 +31,12 @@ _OPTIONS = {
                "A requested device TensorFlow does not see is skipped with a reason.",
     "profile": "Run lengths: smoke, quick or full (default: $TFREUSE_PROFILE, else full).",
     "modes": f"Modes for reuse_benchmark tests: any of {', '.join(MODES)} (default: {DEFAULT_MODES}).",
+    "order": "Order of the benchmarks: default, or reversed (to check that no figure depends on "
+             "what ran before it in the same process).",
+}
+_FLAGS = {
+    "isolate": "Take each case's trace, variable and memory figures from a fresh Python process "
+               "that runs only that case (as asv does for peak memory); timing stays in this one.",
 }
 
 
@@ -34,6 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tfreuse", "tfreuse: cost of re-creating TensorFlow variables")
     for name, help_text in _OPTIONS.items():
         group.addoption(f"--tfreuse-{name}", dest=f"tfreuse_{name}", help=help_text)
+    for name, help_text in _FLAGS.items():
+        group.addoption(f"--tfreuse-{name}", dest=f"tfreuse_{name}", action="store_true", help=help_text)
 
 
 def add_short_options(parser: pytest.Parser) -> None:
@@ -59,12 +71,24 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("tfreuse_devices"):
             devices.select_devices(config.getoption("tfreuse_devices"), [])
         _modes(config.getoption("tfreuse_modes"))
+        thread_settings()
+        if (config.getoption("tfreuse_order") or "default") not in ORDERS:
+            raise ValueError(f"--tfreuse-order: {config.getoption('tfreuse_order')!r} is not an "
+                             f"order; choose {' or '.join(ORDERS)}")
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("tfreuse_order") == "reversed":
+        items.reverse()
+
+
 def _device_choices(config: pytest.Config) -> list[devices.DeviceChoice]:
     if _DEVICES not in config.stash:
+        from tfreuse.conditions import apply_thread_settings
+
+        apply_thread_settings()  # before TensorFlow initializes, which listing devices does not do
         config.stash[_DEVICES] = devices.select_devices(
             config.getoption("tfreuse_devices"), devices.visible_devices()
         )
@@ -106,7 +130,35 @@ def tfreuse_profile(request: pytest.FixtureRequest) -> Profile:
 
 
 @pytest.fixture
-def reuse_benchmark(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile: Profile) -> Callable:
+def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile: Profile) -> Callable:
+    """`run(scenario, case)`: measure one case with the harness; return its extra_info record.
+
+    Each timed `shared` case is remembered with its median, so the session can measure the
+    harness overhead on the cheapest one (see `pytest_benchmark_update_machine_info`). With
+    `--tfreuse-isolate` the probe figures are replaced by those of a fresh process.
+    """
+    from tfreuse import isolation
+    from tfreuse.harness import run_case
+
+    def run(scenario, case: Case) -> dict:
+        record = run_case(benchmark, scenario, case, tfreuse_profile)
+        if isolation.hand_back(record):  # this process is the fresh one of an isolated case
+            return record
+        if request.config.getoption("tfreuse_isolate") and record["outcome"] == "ok":
+            options = {name: request.config.getoption(f"tfreuse_{name}") for name in ("modes",)}
+            record.update(isolation.figures_from_fresh_process(
+                request.node.nodeid, request.config.rootpath, tfreuse_profile.name, case.device, options))
+            benchmark.extra_info.update(record)
+        stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+        if case.variant == "shared" and record["outcome"] == "ok" and stats is not None:
+            request.config.stash.setdefault(_SHARED_MEDIANS, []).append((stats.median, scenario, case))
+        return record
+
+    return run
+
+
+@pytest.fixture
+def reuse_benchmark(request: pytest.FixtureRequest, tfreuse_run: Callable, tfreuse_profile: Profile) -> Callable:
     """Measure your own layer: call it with factories; get this case's extra_info record back.
 
     `reuse_benchmark(make_layer, make_inputs, loss=None)`: `make_layer()` returns a new Keras
@@ -118,23 +170,45 @@ def reuse_benchmark(request: pytest.FixtureRequest, benchmark: Any, tfreuse_prof
 
     def measure(make_layer: Callable[[], Any], make_inputs: Callable[[], Any],
                 loss: Callable[[Any], Any] | None = None) -> dict:
-        from tfreuse.harness import run_case
         from tfreuse.scenarios.layer_reuse import LayerReuse, as_inputs
 
         scenario = LayerReuse(case.scenario, make_layer=lambda _size: make_layer(),
                               make_inputs=lambda _size: as_inputs(make_inputs()),
                               sizes={USER_SIZE: {}}, loss=loss)
-        return run_case(benchmark, scenario, case, tfreuse_profile)
+        return tfreuse_run(scenario, case)
 
     return measure
 
 
+def _harness_overhead(config: pytest.Config) -> dict | None:
+    """The harness overhead measured on this session's cheapest timed `shared` step (None if none).
+
+    Measured once, when results are saved (pytest-benchmark may ask for machine info twice).
+    """
+    timed = config.stash.get(_SHARED_MEDIANS, [])
+    if not timed:
+        return None
+    if _OVERHEAD not in config.stash:
+        from tfreuse import overhead
+
+        _median, scenario, case = min(timed, key=lambda entry: entry[0])
+        config.stash[_OVERHEAD] = overhead.measure(scenario, case, config.stash[_PROFILE])
+    return config.stash[_OVERHEAD]
+
+
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    """Add TensorFlow, CPU/GPU identity, settings and the machine label (only for tfreuse runs)."""
+    """Add TensorFlow, CPU/GPU identity, conditions, harness overhead and the machine label.
+
+    Only for runs that had a tfreuse benchmark; pytest-benchmark calls this once, when it saves.
+    """
     if not config.stash.get(_USED, False):
         return
+    from tfreuse.conditions import describe
     from tfreuse.machine import tensorflow_info
 
+    profile = config.stash[_PROFILE]
     info = tensorflow_info(machine_info.get("cpu"))
-    info["profile"] = config.stash[_PROFILE].as_dict()
+    info["profile"] = profile.as_dict()
+    info["conditions"] = {**describe(profile.seed), "order": config.getoption("tfreuse_order") or "default"}
+    info["harness_overhead"] = _harness_overhead(config)
     machine_info["tfreuse"] = info

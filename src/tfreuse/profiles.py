@@ -14,26 +14,32 @@ class Profile:
     """Run lengths shared by every scenario.
 
     `warmup_steps` run before anything is measured, so the steady state is what gets measured;
-    they also time the step, which sizes the two measured phases: the probe window (traces,
-    variables, RSS growth) and pytest-benchmark's timed rounds each get about `phase_seconds`,
-    never fewer than `min_steps` nor more than `memory_steps` / `rounds` steps. A slow variant
-    (a retrace or an XLA compile per step) thus costs seconds, not minutes.
+    they also time the step, which sizes the measured phase: pytest-benchmark's timed rounds
+    (the probes count traces, variables and RSS over the same rounds) get about `phase_seconds`,
+    never fewer than `min_rounds` nor more than `rounds`. A slow variant (a retrace or an XLA
+    compile per step) thus costs seconds, not minutes, and still gets `min_rounds` samples: the
+    floor that keeps a ratio's confidence interval narrow.
     `all_sizes` runs every size a scenario declares; otherwise only its first (smallest) one.
+    `paired_shared` times the `shared` step of the same situation before each round of every
+    other variant, so their ratio does not depend on the machine's drift between cases.
+    `overhead_steps`: steps timed each way (bare and harnessed) by the run's overhead check.
+    `seed` seeds Python, NumPy, TensorFlow and Keras before every case.
     """
 
     name: str
     rounds: int
+    min_rounds: int
     warmup_steps: int
-    memory_steps: int
-    min_steps: int
     phase_seconds: float
     all_sizes: bool = True
+    paired_shared: bool = True
+    overhead_steps: int = 2000
     seed: int = 0
 
-    def steps_within_budget(self, step_seconds: float, most: int) -> int:
-        """How many steps of `step_seconds` fit `phase_seconds`, within [min_steps, most]."""
-        fitting = int(self.phase_seconds / step_seconds) if step_seconds > 0 else most
-        return max(min(self.min_steps, most), min(most, fitting))
+    def rounds_within_budget(self, step_seconds: float) -> int:
+        """How many rounds of `step_seconds` fit `phase_seconds`, within [min_rounds, rounds]."""
+        fitting = int(self.phase_seconds / step_seconds) if step_seconds > 0 else self.rounds
+        return max(min(self.min_rounds, self.rounds), min(self.rounds, fitting))
 
     def as_dict(self) -> dict:
         """The profile as plain data, for machine_info."""
@@ -42,12 +48,11 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # Every code path once: for `make test`, not for figures.
-    "smoke": Profile("smoke", rounds=1, warmup_steps=1, memory_steps=3, min_steps=1,
-                     phase_seconds=0.2, all_sizes=False),
-    "quick": Profile("quick", rounds=20, warmup_steps=2, memory_steps=20, min_steps=3,
-                     phase_seconds=0.25, all_sizes=False),
-    "full": Profile("full", rounds=100, warmup_steps=3, memory_steps=50, min_steps=10,
-                    phase_seconds=1.0),
+    "smoke": Profile("smoke", rounds=3, min_rounds=1, warmup_steps=1, phase_seconds=0.2,
+                     all_sizes=False, overhead_steps=200),
+    "quick": Profile("quick", rounds=30, min_rounds=5, warmup_steps=1, phase_seconds=0.1,
+                     all_sizes=False, overhead_steps=600),
+    "full": Profile("full", rounds=300, min_rounds=25, warmup_steps=2, phase_seconds=0.5),
 }
 
 

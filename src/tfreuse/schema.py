@@ -38,7 +38,7 @@ FIELDS: tuple[Field, ...] = (
     Field("device", (str,), "-", "TensorFlow device the case ran on, e.g. `CPU:0`, `GPU:0`."),
     Field("size", (str,), "-", "Size name of the scenario, e.g. `small`, `large`."),
     Field("size_params", (dict,), "-", "The concrete dimensions behind `size` (batch, units, ...)."),
-    Field("profile", (str,), "-", "Profile that set rounds, warm-up and memory steps."),
+    Field("profile", (str,), "-", "Profile that set rounds, warm-up and the time budget."),
     Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant."),
     Field("error_type", (str,), "-", "Exception class when outcome is `error`.", nullable=True),
     Field("error_message", (str,), "-", "First line of the exception message.", nullable=True),
@@ -54,33 +54,34 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "measured_steps", (int,), "steps",
-        "Steps in the probe window (after warm-up) over which traces, memory and variables are counted.",
+        "Timed rounds (one step each, after warm-up) over which traces, memory and variables are also counted.",
     ),
     Field(
         "trace_events", (int,), "traces",
-        "Actual traces in the probe window: times the Python body of a tf.function ran.",
+        "Actual traces in the timed rounds: times the Python body of a tf.function ran.",
     ),
     Field("traces_per_step", _NUM, "traces/step", "`trace_events / measured_steps`."),
     Field(
         "tracing_cache_delta", (int,), "entries",
-        "Growth of the tf.function cache (`experimental_get_tracing_count`) in the probe window; "
+        "Growth of the tf.function cache (`experimental_get_tracing_count`) during the timed rounds; "
         "a variable-creating first call leaves 2 entries for 1 logical trace.",
     ),
     Field(
         "variables_created", (int,), "variables",
-        "tf.Variables created in the probe window (seen by a variable creator scope).",
+        "tf.Variables created during the timed rounds (seen by a variable creator scope).",
     ),
     Field(
         "live_variables_delta", (int,), "variables",
-        "Variables created in the probe window and still alive after it (after gc.collect()).",
+        "Variables created during the timed rounds and still alive after them (after gc.collect()).",
     ),
     Field(
         "rss_growth_per_step_bytes", _NUM, "bytes/step",
-        "Slope of a least-squares line through process RSS sampled after each step of the window.",
+        "Slope of a least-squares line through process RSS read after the timed rounds (after "
+        "every round, or every few rounds for steps under 12 ms, so reads cost under 0.5%).",
     ),
     Field(
         "rss_peak_delta_bytes", (int,), "bytes",
-        "Highest RSS sampled in the window minus RSS just before it.",
+        "Highest RSS read during the timed rounds minus RSS just before them.",
     ),
     Field(
         "timing_rsd", _NUM, "ratio",
@@ -94,14 +95,26 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "allocator_current_delta_bytes", (int,), "bytes",
-        "Change of TensorFlow's allocator `current` bytes over the window; null where unavailable.",
+        "Change of TensorFlow's allocator `current` bytes over the timed rounds; null where unavailable.",
         nullable=True,
     ),
     Field(
         "allocator_peak_bytes", (int,), "bytes",
-        "TensorFlow allocator peak in the window (after `reset_memory_stats`); null where the "
+        "TensorFlow allocator peak during the timed rounds (after `reset_memory_stats`); null where the "
         "device has no allocator stats (CPU without oneDNN or TF_CPU_ALLOCATOR_USE_BFC=1).",
         nullable=True,
+    ),
+    Field(
+        "shared_samples_s", (list,), "s",
+        "Duration of the `shared` step of the same situation, timed just before each round of "
+        "this variant (in the order of pytest-benchmark's `stats.data`); the report's ratio is "
+        "the median of the per-round ratios. Null for `shared` itself and unpaired profiles.",
+        nullable=True,
+    ),
+    Field(
+        "probe_process", (str,), "-",
+        "`same`: trace, variable and memory figures come from the process that timed the case; "
+        "`isolated` (`--tfreuse-isolate`): from a fresh process that ran only this case.",
     ),
 )
 

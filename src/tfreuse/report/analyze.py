@@ -1,8 +1,11 @@
 """Analysis: each variant's step time relative to `shared` in the same situation, with a 95% CI.
 
-The situation is the same machine, run, scenario, mode, device and size. The ratio is of median
-step times; its interval is a percentile bootstrap over the raw per-round timings of both sides
-(resampling each side independently), so it needs pytest-benchmark's `stats.data`.
+The situation is the same machine, run, scenario, mode, device and size. Where the variant's own
+case timed a `shared` step just before each of its rounds (`shared_samples_s`, a paired
+profile), each round has a ratio, both steps timed at the same moment; the ratio is the median
+of those, its interval a percentile bootstrap of that median (`ratio_paired`). Otherwise it is
+the variant's median step time over the situation's `shared` row's, its interval a bootstrap
+resampling both rows' raw timings independently. Either way it needs `stats.data`.
 """
 
 from __future__ import annotations
@@ -48,11 +51,21 @@ def bootstrap_median_ratio(variant: np.ndarray, shared: np.ndarray,
     return float(low), float(high)
 
 
+def _paired_rows(rows: pd.DataFrame, row_index: np.ndarray) -> np.ndarray:
+    """Which of these rows timed `shared` beside each of their rounds (`shared_samples_s`)."""
+    if "shared_samples_s" not in rows:
+        return np.zeros(len(row_index), bool)
+    return np.array([isinstance(shared, list) and len(shared) == len(samples) >= 2
+                     for shared, samples in zip(rows.loc[row_index, "shared_samples_s"],
+                                                rows.loc[row_index, "samples"])], dtype=bool)
+
+
 def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
-    """`rows` plus `ratio`, `ratio_ci_low`, `ratio_ci_high` (variant median / shared median)."""
+    """`rows` plus `ratio`, `ratio_ci_low`, `ratio_ci_high` and `ratio_paired` (see the module)."""
     rows = rows.copy()
     for column in ("ratio", "ratio_ci_low", "ratio_ci_high"):
         rows[column] = np.nan
+    rows["ratio_paired"] = False
     ok = (rows["outcome"] == "ok") & rows["tfreuse"].astype(bool)
     keys = rows.loc[ok, SITUATION].fillna("").astype(str)
     is_shared = rows.loc[ok, "variant"] == "shared"
@@ -61,17 +74,27 @@ def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
     if pairs.empty:
         return rows
     row_index, reference_index = pairs["row"].to_numpy(), pairs["reference"].to_numpy()
-    rows.loc[row_index, "ratio"] = (rows.loc[row_index, "median"].to_numpy(float)
-                                    / rows.loc[reference_index, "median"].to_numpy(float))
+    reference_median = rows.loc[reference_index, "median"].to_numpy(float)
     # The two sides are resampled with independent draws (seeds 0 and 1).
     variant_medians = bootstrap_medians(list(rows.loc[row_index, "samples"]), seed=0)
     unique_references = np.unique(reference_index)
     reference_medians = bootstrap_medians(list(rows.loc[unique_references, "samples"]), seed=1)
     position = {index: i for i, index in enumerate(unique_references)}
     bottom = reference_medians[[position[i] for i in reference_index]]
+    ratio = rows.loc[row_index, "median"].to_numpy(float) / reference_median
     with np.errstate(invalid="ignore", divide="ignore"):
-        low, high = np.percentile(variant_medians / bottom, [2.5, 97.5], axis=1)
-    defined = ~(np.isnan(variant_medians).any(axis=1) | np.isnan(bottom).any(axis=1))
+        resampled = variant_medians / bottom
+    paired = _paired_rows(rows, row_index)
+    if paired.any():  # one ratio per round, both steps timed at the same moment
+        per_round = [np.asarray(samples, float) / np.asarray(shared, float) for samples, shared in
+                     zip(rows.loc[row_index[paired], "samples"], rows.loc[row_index[paired], "shared_samples_s"])]
+        ratio[paired] = [np.median(ratios) for ratios in per_round]
+        resampled[paired] = bootstrap_medians(per_round, seed=0)
+        rows.loc[row_index[paired], "ratio_paired"] = True
+    rows.loc[row_index, "ratio"] = ratio
+    with np.errstate(invalid="ignore"):
+        low, high = np.percentile(resampled, [2.5, 97.5], axis=1)
+    defined = ~np.isnan(resampled).any(axis=1)
     rows.loc[row_index, "ratio_ci_low"] = np.where(defined, low, np.nan)
     rows.loc[row_index, "ratio_ci_high"] = np.where(defined, high, np.nan)
     self_reference = row_index == reference_index

@@ -22,6 +22,8 @@ from tfreuse.schema import FIELDS, SCENARIO_FIELDS
 
 STAT_COLUMNS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops")
 FIGURE_COLUMNS = tuple(f.name for f in FIELDS + SCENARIO_FIELDS if f.name != "size_params")
+# Raw per-round timings: lists, kept for the analysis and left out of the CSV.
+SAMPLE_COLUMNS = ("samples", "shared_samples_s")
 
 
 class ReportInputError(UserInputError):

@@ -10,7 +10,7 @@ import pandas as pd
 from tfreuse.atomic import atomic_write
 from tfreuse.report.analyze import analyze, headlines, latest_runs
 from tfreuse.report.html import render
-from tfreuse.report.load import Loaded
+from tfreuse.report.load import SAMPLE_COLUMNS, Loaded
 from tfreuse.units import kib
 
 SUMMARY_COLUMNS = ["machine", "scenario", "variant", "mode", "device", "size", "median", "ratio",
@@ -19,7 +19,7 @@ SUMMARY_COLUMNS = ["machine", "scenario", "variant", "mode", "device", "size", "
 
 
 def _csv(analyzed: pd.DataFrame) -> str:
-    table = analyzed.drop(columns=["samples"])
+    table = analyzed.drop(columns=list(SAMPLE_COLUMNS), errors="ignore")
     return table.to_csv(index=False)
 
 

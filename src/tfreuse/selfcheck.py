@@ -1,0 +1,231 @@
+"""`tfreuse selfcheck`: the suite's own trustworthiness figures, measured against their targets.
+
+Each run is a fresh `python -m pytest` process over the benchmarks, whose JSON is read back:
+1. the quick profile in default order: its wall time, TensorFlow's import included;
+2. the quick profile in reversed order: every case's trace, variable and memory figures
+   compared with run 1 (order independence);
+3. the full profile, twice: the 95% CI half-width of each shared/reinstantiated step-time ratio,
+   and how far the two runs' ratios are apart;
+4. the harness overhead each run measured and recorded in its machine_info.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+QUICK_SECONDS = 60.0
+HALF_WIDTH = 0.05
+AGREEMENT = 0.10
+OVERHEAD = 0.02
+# Order independence: counts per step must match exactly; memory figures within the larger of
+# an absolute and a relative tolerance (RSS moves in allocator chunks, not bytes).
+EXACT_FIGURES = ("traces_per_step", "variables_per_step", "live_variables_per_step",
+                 "first_step_trace_events")
+MEMORY_FIGURES = ("rss_growth_per_step_bytes", "rss_peak_delta_bytes", "allocator_peak_bytes")
+MEMORY_ABSOLUTE = 256 * 1024
+MEMORY_RELATIVE = 0.25
+CASE = ["scenario", "variant", "mode", "device", "size"]
+
+
+@dataclass
+class Check:
+    """One figure of the self-check against its target."""
+
+    name: str
+    target: str
+    measured: str
+    passed: bool
+
+
+def per_step_counts(rows: pd.DataFrame) -> pd.DataFrame:
+    """tfreuse rows with their variable counts per measured step (the step count varies by run)."""
+    rows = rows[rows["tfreuse"].astype(bool) & (rows["outcome"] == "ok")].copy()
+    steps = rows["measured_steps"].astype(float).where(lambda s: s > 0)
+    rows["variables_per_step"] = rows["variables_created"].astype(float) / steps
+    rows["live_variables_per_step"] = rows["live_variables_delta"].astype(float) / steps
+    return rows
+
+
+def order_deltas(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """One row per case and figure: its value in each run and whether the two agree."""
+    joined = per_step_counts(first).merge(per_step_counts(second), on=CASE, suffixes=("_a", "_b"))
+    records = []
+    for figure in EXACT_FIGURES + MEMORY_FIGURES:
+        a, b = joined[f"{figure}_a"].astype(float), joined[f"{figure}_b"].astype(float)
+        both_missing = a.isna() & b.isna()
+        if figure in EXACT_FIGURES:
+            agree = np.isclose(a, b, rtol=0, atol=1e-9) | both_missing
+        else:
+            tolerance = np.maximum(MEMORY_ABSOLUTE, MEMORY_RELATIVE * np.maximum(a.abs(), b.abs()))
+            agree = ((a - b).abs() <= tolerance) | both_missing
+        records.append(joined[CASE].assign(figure=figure, first=a, second=b, delta=b - a, agree=agree))
+    return pd.concat(records, ignore_index=True)
+
+
+def pair_ratios(analyzed: pd.DataFrame) -> pd.DataFrame:
+    """The reinstantiated rows of an analyzed run: ratio to shared and its CI half-width."""
+    pairs = analyzed[(analyzed["variant"] == "reinstantiated") & analyzed["ratio"].notna()].copy()
+    pairs["half_width"] = (pairs["ratio_ci_high"] - pairs["ratio_ci_low"]) / 2 / pairs["ratio"]
+    return pairs[CASE + ["ratio", "ratio_ci_low", "ratio_ci_high", "half_width"]]
+
+
+def agreement(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """The shared/reinstantiated ratios of two runs side by side, with their relative difference."""
+    joined = pair_ratios(first).merge(pair_ratios(second), on=CASE, suffixes=("_a", "_b"))
+    joined["difference"] = joined["ratio_b"] / joined["ratio_a"] - 1
+    return joined
+
+
+def run_suite(benchmarks: Path, profile: str, order: str, output: Path) -> tuple[float, int]:
+    """Run the benchmarks in a fresh process; return (wall seconds, pytest's exit status)."""
+    command = [sys.executable, "-m", "pytest", str(benchmarks), "-q", "-p", "no:cacheprovider",
+               "--tfreuse-profile", profile, "--tfreuse-order", order,
+               "--benchmark-json", str(output)]
+    started = time.perf_counter()
+    status = subprocess.run(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                            stdout=subprocess.DEVNULL, check=False).returncode
+    return time.perf_counter() - started, status
+
+
+def _analyzed(path: Path) -> pd.DataFrame:
+    from tfreuse.report.analyze import analyze
+    from tfreuse.report.load import load
+
+    return analyze(load([path]).rows)
+
+
+def _overhead(path: Path) -> dict | None:
+    import json
+
+    info = json.loads(path.read_text()).get("machine_info", {}).get("tfreuse") or {}
+    return info.get("harness_overhead")
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def evaluate(quick: Path, reversed_quick: Path, full_runs: list[Path],
+             quick_seconds: float | None) -> tuple[list[Check], dict[str, pd.DataFrame]]:
+    """The checks from the runs' JSON, and the tables behind them (for the markdown details)."""
+    checks: list[Check] = []
+    if quick_seconds is not None:
+        checks.append(Check("quick profile wall time, TensorFlow import included",
+                            f"<= {QUICK_SECONDS:.0f} s", f"{quick_seconds:.1f} s",
+                            quick_seconds <= QUICK_SECONDS))
+    for path in [quick, *full_runs]:
+        measured = _overhead(path)
+        if measured is None:
+            checks.append(Check(f"harness overhead ({path.name})", f"< {_percent(OVERHEAD)}",
+                                "not recorded", False))
+            continue
+        checks.append(Check(
+            f"harness overhead on {measured['case']} ({path.name})", f"< {_percent(OVERHEAD)}",
+            f"{_percent(measured['overhead'])} [{_percent(measured['overhead_ci_low'])}, "
+            f"{_percent(measured['overhead_ci_high'])}]; an RSS read "
+            f"{1e6 * measured['rss_sample_s']:.0f} us", measured["overhead"] < OVERHEAD))
+    deltas = order_deltas(_analyzed(quick), _analyzed(reversed_quick))
+    exact = deltas[deltas["figure"].isin(EXACT_FIGURES)]
+    memory = deltas[deltas["figure"].isin(MEMORY_FIGURES)]
+    checks.append(Check("order independence: traces and variables per step (default vs reversed)",
+                        "identical", f"{int(exact['agree'].sum())}/{len(exact)} agree",
+                        bool(exact["agree"].all())))
+    worst = memory.loc[memory["delta"].abs().idxmax()] if memory["delta"].notna().any() else None
+    checks.append(Check("order independence: RSS and allocator figures (default vs reversed)",
+                        f"within max({MEMORY_ABSOLUTE // 1024} KiB, {_percent(MEMORY_RELATIVE)})",
+                        f"{int(memory['agree'].sum())}/{len(memory)} agree"
+                        + (f"; largest delta {worst['delta'] / 1024:+.0f} KiB ({worst['figure']}, "
+                           f"{worst['scenario']} {worst['variant']} {worst['mode']})" if worst is not None else ""),
+                        bool(memory["agree"].all())))
+    tables = {"order": deltas[~deltas["agree"]]}
+    analyzed_full = [_analyzed(path) for path in full_runs]
+    for index, analyzed in enumerate(analyzed_full, start=1):
+        pairs = pair_ratios(analyzed)
+        within = pairs["half_width"] <= HALF_WIDTH
+        checks.append(Check(f"full run {index}: 95% CI half-width of shared/reinstantiated ratios",
+                            f"<= {_percent(HALF_WIDTH)} of the ratio",
+                            f"{int(within.sum())}/{len(pairs)} within; median "
+                            f"{_percent(pairs['half_width'].median())}, worst {_percent(pairs['half_width'].max())}",
+                            bool(len(pairs)) and bool(within.all())))
+        tables[f"half_widths_{index}"] = pairs
+    if len(analyzed_full) >= 2:
+        joined = agreement(analyzed_full[0], analyzed_full[1])
+        within = joined["difference"].abs() <= AGREEMENT
+        checks.append(Check("two full runs: shared/reinstantiated ratios agree", f"within {_percent(AGREEMENT)}",
+                            f"{int(within.sum())}/{len(joined)} within; median "
+                            f"{_percent(joined['difference'].abs().median())}, worst "
+                            f"{_percent(joined['difference'].abs().max())}",
+                            bool(len(joined)) and bool(within.all())))
+        tables["agreement"] = joined
+    return checks, tables
+
+
+def text_table(checks: list[Check]) -> str:
+    """The checks as aligned text, one line each."""
+    width = max(len(check.name) for check in checks)
+    lines = [f"{'check':<{width}}  {'result':<6}  measured (target)"]
+    for check in checks:
+        lines.append(f"{check.name:<{width}}  {'ok' if check.passed else 'MISSED':<6}  "
+                     f"{check.measured} ({check.target})")
+    return "\n".join(lines)
+
+
+def _markdown_rows(table: pd.DataFrame) -> list[str]:
+    if table.empty:
+        return ["(none)"]
+    cells = table.map(lambda v: f"{v:.4g}" if isinstance(v, float) else str(v))
+    return (["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+            + ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)])
+
+
+def markdown(checks: list[Check], tables: dict[str, pd.DataFrame]) -> str:
+    """The checks and every table behind them, as markdown."""
+    lines = ["# tfreuse selfcheck", "", "| check | target | measured | result |", "|---|---|---|---|"]
+    lines += [f"| {c.name} | {c.target} | {c.measured} | {'ok' if c.passed else 'missed'} |" for c in checks]
+    for name, table in tables.items():
+        lines += ["", f"## {name.replace('_', ' ')}", ""] + _markdown_rows(table)
+    return "\n".join(lines) + "\n"
+
+
+def run(benchmarks: Path, output: Path, full_runs: int = 2, quick_profile: str = "quick",
+        full_profile: str = "full") -> int:
+    """Run everything, print the checks, write `selfcheck.md` and the runs' JSON under `output`.
+
+    Exit status 0 when every target is met, 1 otherwise; 2 when a run itself failed.
+    """
+    from tfreuse.atomic import atomic_write
+    from tfreuse.errors import UserInputError
+
+    if not benchmarks.is_dir():
+        raise UserInputError(f"{benchmarks} is not a folder of benchmarks")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = output / stamp
+    folder.mkdir(parents=True, exist_ok=False)
+    plan = [("quick-default", quick_profile, "default"), ("quick-reversed", quick_profile, "reversed")]
+    plan += [(f"full-{index}", full_profile, "default") for index in range(1, full_runs + 1)]
+    results: dict[str, Path] = {}
+    quick_seconds = None
+    for name, profile, order in plan:
+        path = folder / f"{name}.json"
+        print(f"selfcheck: {name} ({profile} profile, {order} order) ...", flush=True)
+        seconds, status = run_suite(benchmarks, profile, order, path)
+        print(f"selfcheck: {name} took {seconds:.1f} s", flush=True)
+        if status != 0 or not path.exists():
+            raise UserInputError(f"the {name} run failed (pytest exit status {status}); see its output above")
+        results[name] = path
+        if name == "quick-default":
+            quick_seconds = seconds
+    checks, tables = evaluate(results["quick-default"], results["quick-reversed"],
+                              [results[f"full-{i}"] for i in range(1, full_runs + 1)], quick_seconds)
+    print(text_table(checks))
+    atomic_write(folder / "selfcheck.md", markdown(checks, tables))
+    print(f"selfcheck: details in {folder / 'selfcheck.md'}")
+    return 0 if all(check.passed for check in checks) else 1

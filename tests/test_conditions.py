@@ -1,0 +1,39 @@
+import gc
+
+import pytest
+
+from tfreuse import conditions
+from tfreuse.errors import UserInputError
+
+
+def test_thread_counts_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", "2")
+    monkeypatch.delenv("TFREUSE_INTER_OP_THREADS", raising=False)
+    assert conditions.thread_settings() == {"intra_op": 2}
+    monkeypatch.setenv("TFREUSE_INTER_OP_THREADS", "0")
+    assert conditions.thread_settings() == {"intra_op": 2, "inter_op": 0}
+
+
+def test_a_thread_count_that_is_not_a_number_is_named(monkeypatch):
+    monkeypatch.setenv("TFREUSE_INTER_OP_THREADS", "two")
+    with pytest.raises(UserInputError, match="TFREUSE_INTER_OP_THREADS='two' is not a thread count"):
+        conditions.thread_settings()
+
+
+def test_prepare_case_freezes_the_survivors_and_seeds():
+    import numpy as np
+
+    gc.unfreeze()
+    conditions.prepare_case(7)
+    assert gc.get_freeze_count() > 0
+    first = np.random.rand()
+    conditions.prepare_case(7)
+    assert np.random.rand() == first
+
+
+def test_described_conditions_name_policy_threads_and_seed(monkeypatch):
+    monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "1")
+    described = conditions.describe(seed=3)
+    assert described["seed"] == 3 and described["cpu_allocator_bfc"] == "1"
+    assert "gc.freeze" in described["gc_during_timing"]
+    assert isinstance(described["intra_op_threads"], int)

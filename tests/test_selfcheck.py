@@ -1,0 +1,136 @@
+"""The self-check's evaluation, on result files derived from the committed fixture."""
+
+import json
+
+import pytest
+
+from tfreuse import selfcheck
+
+from tests.report_helpers import MACHINE_A
+
+OVERHEAD = {"case": "shared_layer[shared-function-CPU:0-small]", "steps_each": 1200,
+            "bare_median_s": 4e-4, "harness_median_s": 4.01e-4, "overhead": 0.0025,
+            "overhead_ci_low": -0.004, "overhead_ci_high": 0.009, "limit": 0.02,
+            "within_limit": True, "rss_sample_s": 2e-5, "rss_sample_note": "outside the timer"}
+
+
+def _run(folder, name, reinstantiated_factor=1.0, traces=None, rss_shift=0.0, overhead=OVERHEAD):
+    data = json.loads(MACHINE_A.read_text())
+    data["machine_info"]["tfreuse"]["harness_overhead"] = overhead
+    for bench in data["benchmarks"]:
+        extra, stats = bench["extra_info"], bench["stats"]
+        if extra["variant"] == "reinstantiated":
+            stats["data"] = [x * reinstantiated_factor for x in stats["data"]]
+            stats["median"] *= reinstantiated_factor
+            if traces is not None:
+                extra["traces_per_step"] = traces
+        extra["rss_growth_per_step_bytes"] += rss_shift
+    path = folder / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _by_name(checks):
+    return {check.name.split(" (")[0]: check for check in checks}
+
+
+def test_identical_runs_meet_the_order_and_agreement_targets(tmp_path):
+    runs = [_run(tmp_path, f"{i}.json") for i in range(4)]
+    checks, tables = selfcheck.evaluate(runs[0], runs[1], runs[2:], quick_seconds=42.0)
+    names = _by_name(checks)
+    assert names["quick profile wall time, TensorFlow import included"].passed
+    assert names["order independence: traces and variables per step"].passed
+    assert names["order independence: RSS and allocator figures"].passed
+    assert names["two full runs: shared/reinstantiated ratios agree"].passed
+    assert tables["agreement"]["difference"].abs().max() == 0
+    assert all(c.passed for c in checks if c.name.startswith("harness overhead"))
+
+
+def test_a_slow_quick_run_a_drifting_ratio_and_an_order_effect_are_missed(tmp_path):
+    quick, reordered = _run(tmp_path, "q.json"), _run(tmp_path, "r.json", traces=0.5, rss_shift=1e6)
+    full_a, full_b = _run(tmp_path, "a.json"), _run(tmp_path, "b.json", reinstantiated_factor=1.2)
+    checks, tables = selfcheck.evaluate(quick, reordered, [full_a, full_b], quick_seconds=75.0)
+    names = _by_name(checks)
+    assert not names["quick profile wall time, TensorFlow import included"].passed
+    assert not names["order independence: traces and variables per step"].passed
+    assert not names["order independence: RSS and allocator figures"].passed
+    assert not names["two full runs: shared/reinstantiated ratios agree"].passed
+    assert tables["agreement"]["difference"].round(6).eq(0.2).all()
+    assert set(tables["order"]["figure"]) == {"traces_per_step", "rss_growth_per_step_bytes"}
+
+
+def test_missing_or_large_overhead_is_missed(tmp_path):
+    large = {**OVERHEAD, "overhead": 0.03, "overhead_ci_high": 0.035}
+    runs = [_run(tmp_path, "q.json", overhead=large), _run(tmp_path, "r.json", overhead=None)]
+    checks, _ = selfcheck.evaluate(runs[0], runs[1], [runs[1]], quick_seconds=None)
+    overheads = [c for c in checks if c.name.startswith("harness overhead")]
+    assert [c.passed for c in overheads] == [False, False]
+    assert "not recorded" in overheads[1].measured
+
+
+def test_half_widths_are_taken_from_the_ratio_intervals(tmp_path):
+    run = _run(tmp_path, "a.json")
+    from tfreuse.report.analyze import analyze
+    from tfreuse.report.load import load
+
+    pairs = selfcheck.pair_ratios(analyze(load([run]).rows))
+    assert len(pairs) and (pairs["half_width"] >= 0).all()
+    expected = (pairs["ratio_ci_high"] - pairs["ratio_ci_low"]) / 2 / pairs["ratio"]
+    assert pairs["half_width"].tolist() == pytest.approx(expected.tolist())
+
+
+def test_markdown_lists_every_check_and_table(tmp_path):
+    runs = [_run(tmp_path, f"{i}.json") for i in range(4)]
+    checks, tables = selfcheck.evaluate(runs[0], runs[1], runs[2:], quick_seconds=42.0)
+    text = selfcheck.markdown(checks, tables)
+    assert text.count("| ok |") + text.count("| missed |") == len(checks)
+    assert "## agreement" in text and "## half widths 1" in text
+    assert "MISSED" in selfcheck.text_table([selfcheck.Check("x", "t", "m", False)])
+
+
+def test_selfcheck_command_rejects_a_missing_benchmarks_folder(tmp_path, capsys):
+    from tfreuse.cli import main
+
+    assert main(["selfcheck", "--benchmarks", str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")]) == 2
+    assert "is not a folder of benchmarks" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+TOY_SUITE = '''
+import tensorflow as tf
+from tfreuse.harness import Scenario, benchmark_test
+
+class Toy(Scenario):
+    name = "toy"
+    variants = ("shared", "reinstantiated")
+    modes = ("function",)
+    sizes = {"one": {"n": 2}}
+
+    def shared(self, ctx):
+        x = tf.ones((ctx.params["n"],))
+        f = ctx.compile(lambda t: t + 1)
+        return lambda: f(x)
+
+    def reinstantiated(self, ctx):
+        f = ctx.compile(lambda v: v + 1)
+        return lambda: f(tf.Variable(1.0))
+
+test_toy = benchmark_test(Toy())
+'''
+
+
+def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp_path, capsys):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_toy.py").write_text(TOY_SUITE)
+    status = selfcheck.run(suite, tmp_path / "out", full_runs=2, quick_profile="smoke",
+                           full_profile="smoke")
+    (folder,) = (tmp_path / "out").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "full-1.json", "full-2.json", "quick-default.json", "quick-reversed.json", "selfcheck.md"]
+    reversed_run = json.loads((folder / "quick-reversed.json").read_text())
+    assert reversed_run["machine_info"]["tfreuse"]["conditions"]["order"] == "reversed"
+    printed = capsys.readouterr().out
+    assert "quick profile wall time" in printed and "two full runs" in printed
+    assert "order independence: traces and variables per step (default vs reversed)  ok" in printed
+    assert status in (0, 1)  # smoke-length runs decide nothing about precision
