@@ -134,3 +134,34 @@ def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp
     assert "quick profile wall time" in printed and "two full runs" in printed
     assert "order independence: traces and variables per step (default vs reversed)  ok" in printed
     assert status in (0, 1)  # smoke-length runs decide nothing about precision
+
+
+def test_live_variables_agree_by_count_or_by_count_per_step(tmp_path):
+    import pandas as pd
+
+    from tfreuse.report.load import load
+
+    rows = load([_run(tmp_path, "a.json")]).rows
+    first, second = rows.copy(), rows.copy()
+    reinstantiated = second["variant"] == "reinstantiated"
+    # More rounds in the second run: a leak grows with them, a fixed remainder does not.
+    second.loc[reinstantiated, "measured_steps"] = second.loc[reinstantiated, "measured_steps"] * 2
+    second.loc[reinstantiated, "variables_created"] = second.loc[reinstantiated, "variables_created"] * 2
+    deltas = selfcheck.order_deltas(first, second)
+    live = deltas[deltas["figure"] == "live_variables_delta"]
+    assert live["agree"].all()
+    second.loc[reinstantiated, "live_variables_delta"] = second.loc[reinstantiated, "live_variables_delta"] + 3
+    deltas = selfcheck.order_deltas(first, pd.DataFrame(second))
+    assert not deltas[deltas["figure"] == "live_variables_delta"]["agree"].all()
+
+
+def test_cases_with_differing_memory_figures_are_named_by_test_id(tmp_path):
+    quick, reordered = _run(tmp_path, "q.json"), _run(tmp_path, "r.json", rss_shift=1e6)
+    deltas = selfcheck.order_deltas(selfcheck._analyzed(quick), selfcheck._analyzed(reordered))
+    names = selfcheck.memory_differences(deltas)
+    assert names and all("::" in name for name in names)
+    checks, tables = selfcheck.evaluate(quick, reordered, [], None, isolated=(quick, quick))
+    by_name = _by_name(checks)
+    assert by_name["order independence: RSS and allocator figures"].passed  # settled in isolation
+    assert by_name["order independence with --tfreuse-isolate"].passed
+    assert "order_isolated" in tables

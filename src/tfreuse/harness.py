@@ -153,6 +153,7 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "timing_unstable": None,
         "allocator_current_delta_bytes": None,
         "allocator_peak_bytes": None,
+        "allocator_peak_delta_bytes": None,
         "shared_samples_s": None,
         "probe_process": "same",
     }
@@ -252,6 +253,7 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, roun
         "rss_peak_delta_bytes": memory.peak_delta,
         "allocator_current_delta_bytes": memory.allocator_current_delta,
         "allocator_peak_bytes": memory.allocator_peak,
+        "allocator_peak_delta_bytes": memory.allocator_peak_delta,
         "shared_samples_s": list(reference.samples) if reference is not None else None,
     }
 

@@ -21,7 +21,7 @@ RECORD_ENV = "TFREUSE_ISOLATED_RECORD"
 FIGURES = ("first_step_trace_events", "measured_steps", "trace_events", "traces_per_step",
            "tracing_cache_delta", "variables_created", "live_variables_delta",
            "rss_growth_per_step_bytes", "rss_peak_delta_bytes",
-           "allocator_current_delta_bytes", "allocator_peak_bytes")
+           "allocator_current_delta_bytes", "allocator_peak_bytes", "allocator_peak_delta_bytes")
 
 
 def hand_back(record: dict) -> bool:

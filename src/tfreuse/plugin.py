@@ -211,4 +211,5 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     info["profile"] = profile.as_dict()
     info["conditions"] = {**describe(profile.seed), "order": config.getoption("tfreuse_order") or "default"}
     info["harness_overhead"] = _harness_overhead(config)
+    info["rootdir"] = str(config.rootpath)  # benchmark fullnames are relative to it
     machine_info["tfreuse"] = info

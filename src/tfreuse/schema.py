@@ -100,8 +100,15 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "allocator_peak_bytes", (int,), "bytes",
-        "TensorFlow allocator peak during the timed rounds (after `reset_memory_stats`); null where the "
-        "device has no allocator stats (CPU without oneDNN or TF_CPU_ALLOCATOR_USE_BFC=1).",
+        "TensorFlow allocator peak during the timed rounds (after `reset_memory_stats`); it counts "
+        "every live tensor, earlier cases' too. Null where the device has no allocator stats (CPU "
+        "without oneDNN or TF_CPU_ALLOCATOR_USE_BFC=1).",
+        nullable=True,
+    ),
+    Field(
+        "allocator_peak_delta_bytes", (int,), "bytes",
+        "The same peak above the allocator's `current` bytes when the rounds began: what the "
+        "case itself needed at most, whatever ran before it. Null where `allocator_peak_bytes` is.",
         nullable=True,
     ),
     Field(

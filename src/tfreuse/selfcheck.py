@@ -3,7 +3,8 @@
 Each run is a fresh `python -m pytest` process over the benchmarks, whose JSON is read back:
 1. the quick profile in default order: its wall time, TensorFlow's import included;
 2. the quick profile in reversed order: every case's trace, variable and memory figures
-   compared with run 1 (order independence);
+   compared with run 1 (order independence); the cases whose memory figures differ are run
+   again with `--tfreuse-isolate`, in both orders, to show whether a fresh process settles them;
 3. the full profile, twice: the 95% CI half-width of each shared/reinstantiated step-time ratio,
    and how far the two runs' ratios are apart;
 4. the harness overhead each run measured and recorded in its machine_info.
@@ -25,11 +26,12 @@ QUICK_SECONDS = 60.0
 HALF_WIDTH = 0.05
 AGREEMENT = 0.10
 OVERHEAD = 0.02
-# Order independence: counts per step must match exactly; memory figures within the larger of
-# an absolute and a relative tolerance (RSS moves in allocator chunks, not bytes).
-EXACT_FIGURES = ("traces_per_step", "variables_per_step", "live_variables_per_step",
+# Order independence: counts must match exactly (live variables: the same count, or the same
+# count per step, as a leak grows with the number of rounds); memory figures within the larger
+# of an absolute and a relative tolerance (RSS moves in allocator chunks, not bytes).
+EXACT_FIGURES = ("traces_per_step", "variables_per_step", "live_variables_delta",
                  "first_step_trace_events")
-MEMORY_FIGURES = ("rss_growth_per_step_bytes", "rss_peak_delta_bytes", "allocator_peak_bytes")
+MEMORY_FIGURES = ("rss_growth_per_step_bytes", "rss_peak_delta_bytes", "allocator_peak_delta_bytes")
 MEMORY_ABSOLUTE = 256 * 1024
 MEMORY_RELATIVE = 0.25
 CASE = ["scenario", "variant", "mode", "device", "size"]
@@ -61,12 +63,17 @@ def order_deltas(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     for figure in EXACT_FIGURES + MEMORY_FIGURES:
         a, b = joined[f"{figure}_a"].astype(float), joined[f"{figure}_b"].astype(float)
         both_missing = a.isna() & b.isna()
-        if figure in EXACT_FIGURES:
+        if figure == "live_variables_delta":
+            per_step = (joined["live_variables_per_step_a"].astype(float)
+                        - joined["live_variables_per_step_b"].astype(float)).abs() < 1e-9
+            agree = np.isclose(a, b, rtol=0, atol=1e-9) | per_step | both_missing
+        elif figure in EXACT_FIGURES:
             agree = np.isclose(a, b, rtol=0, atol=1e-9) | both_missing
         else:
             tolerance = np.maximum(MEMORY_ABSOLUTE, MEMORY_RELATIVE * np.maximum(a.abs(), b.abs()))
             agree = ((a - b).abs() <= tolerance) | both_missing
-        records.append(joined[CASE].assign(figure=figure, first=a, second=b, delta=b - a, agree=agree))
+        records.append(joined[CASE + ["fullname_a"]].rename(columns={"fullname_a": "test"})
+                       .assign(figure=figure, first=a, second=b, delta=b - a, agree=agree))
     return pd.concat(records, ignore_index=True)
 
 
@@ -84,13 +91,14 @@ def agreement(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     return joined
 
 
-def run_suite(benchmarks: Path, profile: str, order: str, output: Path) -> tuple[float, int]:
-    """Run the benchmarks in a fresh process; return (wall seconds, pytest's exit status)."""
-    command = [sys.executable, "-m", "pytest", str(benchmarks), "-q", "-p", "no:cacheprovider",
+def run_suite(targets: list[str], profile: str, order: str, output: Path,
+              extra: tuple[str, ...] = (), cwd: Path | None = None) -> tuple[float, int]:
+    """Run benchmarks (folders or test ids) in a fresh process; (wall seconds, pytest's status)."""
+    command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
                "--tfreuse-profile", profile, "--tfreuse-order", order,
-               "--benchmark-json", str(output)]
+               "--benchmark-json", str(output), *extra]
     started = time.perf_counter()
-    status = subprocess.run(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    status = subprocess.run(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=cwd,
                             stdout=subprocess.DEVNULL, check=False).returncode
     return time.perf_counter() - started, status
 
@@ -102,20 +110,33 @@ def _analyzed(path: Path) -> pd.DataFrame:
     return analyze(load([path]).rows)
 
 
-def _overhead(path: Path) -> dict | None:
+def _machine(path: Path) -> dict:
     import json
 
-    info = json.loads(path.read_text()).get("machine_info", {}).get("tfreuse") or {}
-    return info.get("harness_overhead")
+    return json.loads(path.read_text()).get("machine_info", {}).get("tfreuse") or {}
+
+
+def _overhead(path: Path) -> dict | None:
+    return _machine(path).get("harness_overhead")
 
 
 def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def evaluate(quick: Path, reversed_quick: Path, full_runs: list[Path],
-             quick_seconds: float | None) -> tuple[list[Check], dict[str, pd.DataFrame]]:
-    """The checks from the runs' JSON, and the tables behind them (for the markdown details)."""
+def memory_differences(deltas: pd.DataFrame) -> list[str]:
+    """Test ids of the cases whose memory figures differ between the two orders."""
+    differing = deltas[deltas["figure"].isin(MEMORY_FIGURES) & ~deltas["agree"]]
+    return sorted(set(differing["test"]))
+
+
+def evaluate(quick: Path, reversed_quick: Path, full_runs: list[Path], quick_seconds: float | None,
+             isolated: tuple[Path, Path] | None = None) -> tuple[list[Check], dict[str, pd.DataFrame]]:
+    """The checks from the runs' JSON, and the tables behind them (for the markdown details).
+
+    `isolated`: two `--tfreuse-isolate` runs (default and reversed order) of the cases whose
+    memory figures differed in process; they settle the memory check when they agree.
+    """
     checks: list[Check] = []
     if quick_seconds is not None:
         checks.append(Check("quick profile wall time, TensorFlow import included",
@@ -138,14 +159,26 @@ def evaluate(quick: Path, reversed_quick: Path, full_runs: list[Path],
     checks.append(Check("order independence: traces and variables per step (default vs reversed)",
                         "identical", f"{int(exact['agree'].sum())}/{len(exact)} agree",
                         bool(exact["agree"].all())))
+    tolerance = f"within max({MEMORY_ABSOLUTE // 1024} KiB, {_percent(MEMORY_RELATIVE)})"
+    tables = {"order": deltas[~deltas["agree"]]}
+    isolated_agree = None
+    if isolated is not None:
+        again = order_deltas(_analyzed(isolated[0]), _analyzed(isolated[1]))
+        again = again[again["figure"].isin(MEMORY_FIGURES)]
+        isolated_agree = bool(len(again)) and bool(again["agree"].all())
+        tables["order_isolated"] = again
     worst = memory.loc[memory["delta"].abs().idxmax()] if memory["delta"].notna().any() else None
+    in_process = bool(memory["agree"].all())
     checks.append(Check("order independence: RSS and allocator figures (default vs reversed)",
-                        f"within max({MEMORY_ABSOLUTE // 1024} KiB, {_percent(MEMORY_RELATIVE)})",
+                        tolerance + ("" if in_process else "; else with --tfreuse-isolate"),
                         f"{int(memory['agree'].sum())}/{len(memory)} agree"
                         + (f"; largest delta {worst['delta'] / 1024:+.0f} KiB ({worst['figure']}, "
                            f"{worst['scenario']} {worst['variant']} {worst['mode']})" if worst is not None else ""),
-                        bool(memory["agree"].all())))
-    tables = {"order": deltas[~deltas["agree"]]}
+                        in_process or bool(isolated_agree)))
+    if isolated is not None:
+        checks.append(Check(f"order independence with --tfreuse-isolate ({len(memory_differences(deltas))} "
+                            "cases that differed)", tolerance,
+                            f"{int(again['agree'].sum())}/{len(again)} agree", bool(isolated_agree)))
     analyzed_full = [_analyzed(path) for path in full_runs]
     for index, analyzed in enumerate(analyzed_full, start=1):
         pairs = pair_ratios(analyzed)
@@ -209,22 +242,34 @@ def run(benchmarks: Path, output: Path, full_runs: int = 2, quick_profile: str =
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = output / stamp
     folder.mkdir(parents=True, exist_ok=False)
-    plan = [("quick-default", quick_profile, "default"), ("quick-reversed", quick_profile, "reversed")]
-    plan += [(f"full-{index}", full_profile, "default") for index in range(1, full_runs + 1)]
     results: dict[str, Path] = {}
-    quick_seconds = None
-    for name, profile, order in plan:
+
+    def run_one(name: str, targets: list[str], profile: str, order: str, *extra: str) -> float:
         path = folder / f"{name}.json"
         print(f"selfcheck: {name} ({profile} profile, {order} order) ...", flush=True)
-        seconds, status = run_suite(benchmarks, profile, order, path)
+        seconds, status = run_suite(targets, profile, order, path, extra, cwd=benchmarks.parent)
         print(f"selfcheck: {name} took {seconds:.1f} s", flush=True)
         if status != 0 or not path.exists():
             raise UserInputError(f"the {name} run failed (pytest exit status {status}); see its output above")
         results[name] = path
-        if name == "quick-default":
-            quick_seconds = seconds
+        return seconds
+
+    suite = [str(benchmarks.resolve())]
+    quick_seconds = run_one("quick-default", suite, quick_profile, "default")
+    run_one("quick-reversed", suite, quick_profile, "reversed")
+    isolated = None
+    rootdir = _machine(results["quick-default"]).get("rootdir", str(benchmarks.parent))
+    differing = [str(Path(rootdir) / test) for test in memory_differences(
+        order_deltas(_analyzed(results["quick-default"]), _analyzed(results["quick-reversed"])))]
+    if differing:
+        for order in ("default", "reversed"):
+            run_one(f"isolated-{order}", differing, quick_profile, order, "--tfreuse-isolate")
+        isolated = (results["isolated-default"], results["isolated-reversed"])
+    for index in range(1, full_runs + 1):
+        run_one(f"full-{index}", suite, full_profile, "default")
     checks, tables = evaluate(results["quick-default"], results["quick-reversed"],
-                              [results[f"full-{i}"] for i in range(1, full_runs + 1)], quick_seconds)
+                              [results[f"full-{i}"] for i in range(1, full_runs + 1)], quick_seconds,
+                              isolated)
     print(text_table(checks))
     atomic_write(folder / "selfcheck.md", markdown(checks, tables))
     print(f"selfcheck: details in {folder / 'selfcheck.md'}")

@@ -80,9 +80,11 @@ class MemoryWindow:
     def __exit__(self, *exc_info) -> None:
         allocator_end = devices.allocator_stats(self.device)
         if self._allocator_start is None or allocator_end is None:
-            self.allocator_peak = self.allocator_current_delta = None
+            self.allocator_peak = self.allocator_peak_delta = self.allocator_current_delta = None
         else:
             self.allocator_peak = int(allocator_end["peak"])
+            # The peak counts everything alive, earlier cases' tensors too; above the start it does not.
+            self.allocator_peak_delta = int(allocator_end["peak"] - self._allocator_start["current"])
             self.allocator_current_delta = int(allocator_end["current"] - self._allocator_start["current"])
 
     @property

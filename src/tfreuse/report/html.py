@@ -41,7 +41,7 @@ def _row(row: dict) -> dict:
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median,
              _number(row.get("ratio"), ".2f", "x") if row["outcome"] == "ok" else "refused",
              ci, _number(row.get("traces_per_step"), ".2g"), kib(row.get("rss_growth_per_step_bytes")),
-             _number(per_step, ".2g"), kib(row.get("allocator_peak_bytes") or math.nan),
+             _number(per_step, ".2g"), kib(row.get("allocator_peak_delta_bytes") or math.nan),
              _number(row.get("learning_retained"), ".0%"), _number(row.get("frozen_weight_drift"), ".3g"),
              _number(row.get("param_bytes"), ",.0f")]
     css = "error" if row["outcome"] == "error" else ("shared" if row["variant"] == "shared" else "")
