@@ -10,29 +10,10 @@ import pytest
 from tfreuse import schema
 from tfreuse.profiles import PROFILES
 
+from tests.toys import TOY_BENCHMARK
+
 pytest_plugins = ["pytester"]
 
-TOY_BENCHMARK = '''
-import tensorflow as tf
-from tfreuse.harness import Scenario, benchmark_test
-
-class Tiny(Scenario):
-    name = "tiny"
-    variants = ("shared", "reinstantiated")
-    sizes = {"one": {"n": 2}}
-    skips = {("reinstantiated", "eager"): "not interesting here"}
-
-    def shared(self, ctx):
-        x = tf.ones((ctx.params["n"],))
-        f = ctx.compile(lambda t: t + 1)
-        return lambda: f(x)
-
-    def reinstantiated(self, ctx):
-        f = ctx.compile(lambda v: v + 1)
-        return lambda: f(tf.Variable(1.0))
-
-test_tiny = benchmark_test(Tiny())
-'''
 
 
 @pytest.fixture
@@ -74,20 +55,6 @@ def test_machine_info_names_tensorflow_and_a_label(toy_run):
     assert info["profile"]["name"] == "smoke"
 
 
-def test_bad_modes_are_a_usage_error(pytester):
-    pytester.makepyfile(test_toy=TOY_BENCHMARK)
-    result = pytester.runpytest_subprocess("--tfreuse-modes", "eager,graph")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--tfreuse-modes: graph is not a mode*"])
-
-
-def test_bad_device_name_is_a_usage_error(pytester):
-    pytester.makepyfile(test_toy=TOY_BENCHMARK)
-    result = pytester.runpytest_subprocess("--tfreuse-devices", "TPU:0")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*'TPU:0' is not a device name*"])
-
-
 def test_machine_info_records_conditions_and_harness_overhead(toy_run):
     _, data = toy_run
     info = data["machine_info"]["tfreuse"]
@@ -114,13 +81,6 @@ def test_reversed_order_runs_the_same_cases_backwards(pytester):
     assert len(runs["default"]) == 4 and runs["reversed"] == runs["default"][::-1]
 
 
-def test_bad_order_is_a_usage_error(pytester):
-    pytester.makepyfile(test_toy=TOY_BENCHMARK)
-    result = pytester.runpytest_subprocess("--tfreuse-order", "random")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--tfreuse-order: 'random' is not an order*"])
-
-
 def test_isolate_takes_probe_figures_from_a_fresh_process(pytester):
     pytester.makepyfile(test_toy=TOY_BENCHMARK)
     result = pytester.runpytest_subprocess("--tfreuse-profile", "smoke", "--tfreuse-isolate",
@@ -134,9 +94,17 @@ def test_isolate_takes_probe_figures_from_a_fresh_process(pytester):
     assert record["variables_created"] == record["measured_steps"]  # one tf.Variable per step
 
 
-def test_bad_thread_count_is_a_usage_error(pytester, monkeypatch):
+
+@pytest.mark.parametrize("arguments, environment, message", [
+    (["--tfreuse-modes", "eager,graph"], {}, "*--tfreuse-modes: graph is not a mode*"),
+    (["--tfreuse-devices", "TPU:0"], {}, "*'TPU:0' is not a device name*"),
+    (["--tfreuse-order", "random"], {}, "*--tfreuse-order: 'random' is not an order*"),
+    ([], {"TFREUSE_INTRA_OP_THREADS": "many"}, "*TFREUSE_INTRA_OP_THREADS='many' is not a thread count*"),
+])
+def test_bad_option_is_a_one_line_usage_error(pytester, monkeypatch, arguments, environment, message):
     pytester.makepyfile(test_toy=TOY_BENCHMARK)
-    monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", "many")
-    result = pytester.runpytest_subprocess()
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    result = pytester.runpytest_subprocess(*arguments)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*TFREUSE_INTRA_OP_THREADS='many' is not a thread count*"])
+    result.stderr.fnmatch_lines([message])

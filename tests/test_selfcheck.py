@@ -7,6 +7,7 @@ import pytest
 from tfreuse import selfcheck
 
 from tests.report_helpers import MACHINE_A
+from tests.toys import TOY_BENCHMARK
 
 OVERHEAD = {"case": "shared_layer[shared-function-CPU:0-small]", "steps_each": 1200,
             "bare_median_s": 4e-4, "harness_median_s": 4.01e-4, "overhead": 0.0025,
@@ -96,33 +97,12 @@ def test_selfcheck_command_rejects_a_missing_benchmarks_folder(tmp_path, capsys)
     assert not (tmp_path / "out").exists()
 
 
-TOY_SUITE = '''
-import tensorflow as tf
-from tfreuse.harness import Scenario, benchmark_test
-
-class Toy(Scenario):
-    name = "toy"
-    variants = ("shared", "reinstantiated")
-    modes = ("function",)
-    sizes = {"one": {"n": 2}}
-
-    def shared(self, ctx):
-        x = tf.ones((ctx.params["n"],))
-        f = ctx.compile(lambda t: t + 1)
-        return lambda: f(x)
-
-    def reinstantiated(self, ctx):
-        f = ctx.compile(lambda v: v + 1)
-        return lambda: f(tf.Variable(1.0))
-
-test_toy = benchmark_test(Toy())
-'''
 
 
 def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp_path, capsys):
     suite = tmp_path / "suite"
     suite.mkdir()
-    (suite / "test_toy.py").write_text(TOY_SUITE)
+    (suite / "test_toy.py").write_text(TOY_BENCHMARK)
     status = selfcheck.run(suite, tmp_path / "out", full_runs=2, quick_profile="smoke",
                            full_profile="smoke")
     (folder,) = (tmp_path / "out").iterdir()
