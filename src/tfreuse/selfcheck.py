@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfreuse.overhead import LIMIT
+
 QUICK_SECONDS = 60.0
 HALF_WIDTH = 0.05
 AGREEMENT = 0.10
-OVERHEAD = 0.02
 # Order independence: counts must match exactly (live variables: the same count, or the same
 # count per step, as a leak grows with the number of rounds); memory figures within the larger
 # of an absolute and a relative tolerance (RSS moves in allocator chunks, not bytes).
@@ -145,14 +146,14 @@ def evaluate(quick: Path, reversed_quick: Path, full_runs: list[Path], quick_sec
     for path in [quick, *full_runs]:
         measured = _overhead(path)
         if measured is None:
-            checks.append(Check(f"harness overhead ({path.name})", f"< {_percent(OVERHEAD)}",
+            checks.append(Check(f"harness overhead ({path.name})", f"< {_percent(LIMIT)}",
                                 "not recorded", False))
             continue
         checks.append(Check(
-            f"harness overhead on {measured['case']} ({path.name})", f"< {_percent(OVERHEAD)}",
+            f"harness overhead on {measured['case']} ({path.name})", f"< {_percent(LIMIT)}",
             f"{_percent(measured['overhead'])} [{_percent(measured['overhead_ci_low'])}, "
             f"{_percent(measured['overhead_ci_high'])}]; an RSS read "
-            f"{1e6 * measured['rss_sample_s']:.0f} us", measured["overhead"] < OVERHEAD))
+            f"{1e6 * measured['rss_sample_s']:.0f} us", measured["overhead"] < LIMIT))
     deltas = order_deltas(_analyzed(quick), _analyzed(reversed_quick))
     exact = deltas[deltas["figure"].isin(EXACT_FIGURES)]
     memory = deltas[deltas["figure"].isin(MEMORY_FIGURES)]
