@@ -14,6 +14,14 @@ def test_thread_counts_come_from_the_environment(monkeypatch):
     assert conditions.thread_settings() == {"intra_op": 2, "inter_op": 0}
 
 
+@pytest.mark.parametrize(("cores", "intra_op"), [(1, 1), (2, 1), (8, 7)])
+def test_by_default_one_core_is_left_to_the_python_thread(monkeypatch, cores, intra_op):
+    monkeypatch.delenv("TFREUSE_INTRA_OP_THREADS", raising=False)
+    monkeypatch.delenv("TFREUSE_INTER_OP_THREADS", raising=False)
+    monkeypatch.setattr(conditions, "usable_cores", lambda: cores)
+    assert conditions.thread_settings() == {"intra_op": intra_op}
+
+
 def test_a_thread_count_that_is_not_a_number_is_named(monkeypatch):
     monkeypatch.setenv("TFREUSE_INTER_OP_THREADS", "two")
     with pytest.raises(UserInputError, match="TFREUSE_INTER_OP_THREADS='two' is not a thread count"):
@@ -37,3 +45,7 @@ def test_described_conditions_name_policy_threads_and_seed(monkeypatch):
     assert described["seed"] == 3 and described["cpu_allocator_bfc"] == "1"
     assert "gc.freeze" in described["gc_during_timing"]
     assert isinstance(described["intra_op_threads"], int)
+    monkeypatch.delenv("TFREUSE_INTRA_OP_THREADS", raising=False)
+    assert conditions.describe(seed=3)["intra_op_threads_source"] == conditions.INTRA_OP_DEFAULT_NOTE
+    monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", "1")
+    assert conditions.describe(seed=3)["intra_op_threads_source"] == "TFREUSE_INTRA_OP_THREADS"

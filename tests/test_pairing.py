@@ -1,4 +1,6 @@
-from tfreuse.pairing import MAX_SETTLE_STEPS, SharedReference
+import pytest
+
+from tfreuse.pairing import MAX_MEASURED_STEPS, MAX_SETTLE_STEPS, SharedReference
 
 
 def _reference(step_seconds):
@@ -6,18 +8,33 @@ def _reference(step_seconds):
     return SharedReference(lambda: calls.append("shared"), step_seconds), calls
 
 
-def test_one_timed_step_per_round_after_the_settling_steps():
-    reference, calls = _reference(1e-3)  # 5 ms of settling: 5 untimed steps
-    assert reference.settle_steps == 5
+def test_each_round_settles_then_times_the_steps_that_fit_the_measure_window():
+    reference, calls = _reference(1e-3)  # 5 ms of settling and 5 ms timed: 5 + 5 steps
+    assert (reference.settle_steps, reference.measured_steps) == (5, 5)
     for _ in range(3):
         reference.before_round()
-    assert len(calls) == 3 * (5 + 1)
+    assert len(calls) == 3 * (5 + 5)
     assert len(reference.samples) == 3 and all(s >= 0 for s in reference.samples)
 
 
-def test_settling_is_capped_for_tiny_steps_and_skipped_for_slow_ones():
-    assert _reference(1e-5)[0].settle_steps == MAX_SETTLE_STEPS
-    assert _reference(0.05)[0].settle_steps == 0
+def test_round_seconds_counts_settling_and_timed_steps():
+    assert _reference(1e-3)[0].round_seconds == pytest.approx(10 * 1e-3)
+    assert _reference(0.05)[0].round_seconds == pytest.approx(0.05)
+
+
+def test_settling_and_timed_steps_are_capped_for_tiny_steps_and_minimal_for_slow_ones():
+    tiny = _reference(1e-5)[0]
+    assert (tiny.settle_steps, tiny.measured_steps) == (MAX_SETTLE_STEPS, MAX_MEASURED_STEPS)
+    slow = _reference(0.05)[0]
+    assert (slow.settle_steps, slow.measured_steps) == (0, 1)
+
+
+def test_a_sample_is_the_mean_of_the_timed_steps(monkeypatch):
+    clock = iter([10.0, 10.8])  # perf_counter before and after 8 timed steps
+    monkeypatch.setattr("tfreuse.pairing.time.perf_counter", lambda: next(clock))
+    reference, _ = _reference(1e-5)
+    reference.before_round()
+    assert reference.samples == [pytest.approx(0.8 / MAX_MEASURED_STEPS)]
 
 
 def test_start_forgets_an_earlier_case():

@@ -1,9 +1,10 @@
 """Controlled conditions: what is fixed before the run and before every case, and its record.
 
 One place for the settings that change what a step costs: TensorFlow's thread pools (set from
-`TFREUSE_INTRA_OP_THREADS` / `TFREUSE_INTER_OP_THREADS` before TensorFlow starts, else its own
-default), the garbage-collection policy around each case, and the seeds. `describe()` writes them
-into every run's machine_info, with oneDNN and allocator settings as the environment had them.
+`TFREUSE_INTRA_OP_THREADS` / `TFREUSE_INTER_OP_THREADS` before TensorFlow starts; by default one
+intra-op thread fewer than the process has cores, see `default_intra_op_threads`), the
+garbage-collection policy around each case, and the seeds. `describe()` writes them into every
+run's machine_info, with oneDNN and allocator settings as the environment had them.
 """
 
 from __future__ import annotations
@@ -20,9 +21,36 @@ GC_POLICY = ("enabled while timing (collecting the garbage a variant makes is pa
              "collections inside the timer only walk what the case itself created")
 
 
+INTRA_OP_DEFAULT_NOTE = "default: one fewer than the cores this process may use, at least 1"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def default_intra_op_threads() -> int:
+    """One core left to the Python thread that drives the steps.
+
+    The variants' costs are mostly Python-side (tracing, building layers, creating variables) and
+    run on the main thread, while `shared`'s are mostly ops on the intra-op pool. With a pool as
+    large as the machine the two compete for the same cores: on this workplace's 2-core VM a
+    2-thread matmul step alternated for seconds at a time between 5.5 and 8.5 ms, and the ratios
+    of the large sizes differed by up to 29% between two full runs; with one intra-op thread, by
+    at most 17% over four runs (README, "Controlled conditions"). TFREUSE_INTRA_OP_THREADS=0
+    gives TensorFlow's own choice.
+    """
+    return max(1, usable_cores() - 1)
+
+
 def thread_settings() -> dict[str, int]:
-    """The thread counts asked for in the environment, by pool; UserInputError when not a count."""
-    settings = {}
+    """The thread counts to set, by pool: the environment's, else the intra-op default.
+
+    UserInputError when a value is not a count; 0 leaves the pool to TensorFlow's own choice.
+    """
+    settings = {"intra_op": default_intra_op_threads()}
     for pool, variable in THREAD_ENV.items():
         raw = os.environ.get(variable, "").strip()
         if not raw:
@@ -67,6 +95,8 @@ def describe(seed: int) -> dict:
         "gc_during_timing": GC_POLICY,
         "intra_op_threads": threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": threading.get_inter_op_parallelism_threads(),
+        "intra_op_threads_source": (THREAD_ENV["intra_op"] if os.environ.get(THREAD_ENV["intra_op"], "").strip()
+                                    else INTRA_OP_DEFAULT_NOTE),
         "threads_note": "0 means TensorFlow's default (one thread per core)",
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default"),
         "cpu_allocator_bfc": os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "TensorFlow's default"),

@@ -7,8 +7,8 @@ returns a zero-argument callable). The harness runs it on one device in one mode
 2. warms up, so the steady state is what gets measured (and times the step);
 3. hands the step to pytest-benchmark for the timed rounds (as many as the profile's time budget
    allows at the warm-up's step time), while the probes count traces, variables and RSS growth
-   over the same rounds; in a paired profile, one step of the same situation's `shared` step is
-   timed before each round (`tfreuse.pairing`), so each round has a ratio of its own;
+   over the same rounds; in a paired profile, the same situation's `shared` step is timed
+   before each round (`tfreuse.pairing`), so each round has a ratio of its own;
 4. writes every figure into `benchmark.extra_info` under the documented schema.
 """
 
@@ -231,8 +231,8 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, roun
 
     Counting traces and variables costs nothing per call (the counters run only while TensorFlow
     traces or a variable is created); RSS is read between rounds, outside the timer (after every
-    few rounds for fast steps: see `sampling_interval`), and the `shared` reference step (if
-    any) is timed before each round, also outside it.
+    few rounds for fast steps: see `sampling_interval`), and the `shared` reference steps (if
+    any) are timed before each round, also outside it.
     """
     every = sampling_interval(step_seconds)
     with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device, every) as memory:
@@ -312,7 +312,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             step_seconds = _warm_up(timed_step, profile.warmup_steps)
             if profile.paired_shared and case.variant == "shared":
                 _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
-            rounds = profile.rounds_within_budget(step_seconds + (reference.step_seconds if paired else 0))
+            rounds = profile.rounds_within_budget(step_seconds + (reference.round_seconds if paired else 0))
             record.update(_measured_rounds(benchmark, timed_step, ctx, rounds, step_seconds, reference))
             record.update(_stability(benchmark))
             record.update(step.figures())

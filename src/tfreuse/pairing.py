@@ -3,11 +3,15 @@
 The machine's speed drifts: on this workplace's 2-core VM a pure-Python loop ran 150 ms a round,
 then 80 ms a few seconds later, and a retracing step went from 130 ms to 185 ms and back. A ratio
 of two cases timed at different moments inherits that drift, so in a paired profile the harness
-times one step of the situation's `shared` step before every round of the variant (outside the
-variant's timer): each round then has its own ratio, taken at the same moment. Before that
-timed step come a few untimed *settling* steps: right after a step that retraces or builds, a
-sub-millisecond step runs up to 2x slower for some 5 to 8 steps (caches, allocator), which is
-interference, not the cost of reuse. Steps slower than SETTLE_SECONDS need no settling.
+times the situation's `shared` step before every round of the variant (outside the variant's
+timer): each round then has its own ratio, taken at the same moment.
+
+Before the timed steps come a few untimed *settling* steps: right after a step that retraces or
+builds, a sub-millisecond step runs up to 2x slower for some 5 to 8 steps (caches, allocator),
+which is interference, not the cost of reuse. Then as many `shared` steps as fit in
+MEASURE_SECONDS (at least one) are timed together, and their mean is the round's reference: one
+sub-millisecond step alone varies by 10-25% from step to step, as much as the retracing step it
+is compared with. Steps slower than SETTLE_SECONDS need no settling.
 """
 
 from __future__ import annotations
@@ -17,25 +21,38 @@ from typing import Any, Callable
 
 SETTLE_SECONDS = 0.005
 MAX_SETTLE_STEPS = 8
+MEASURE_SECONDS = 0.005
+MAX_MEASURED_STEPS = 8
+
+
+def _steps_within(seconds: float, step_seconds: float, most: int) -> int:
+    return min(most, int(seconds / max(step_seconds, 1e-9)))
 
 
 class SharedReference:
-    """A built, warmed-up `shared` step; `before_round` times one step of it per variant round."""
+    """A built, warmed-up `shared` step; `before_round` times it once per variant round."""
 
     def __init__(self, step: Callable[[], Any], step_seconds: float):
         self._step = step
         self.step_seconds = step_seconds
-        self.settle_steps = min(MAX_SETTLE_STEPS, int(SETTLE_SECONDS / max(step_seconds, 1e-9)))
+        self.settle_steps = _steps_within(SETTLE_SECONDS, step_seconds, MAX_SETTLE_STEPS)
+        self.measured_steps = max(1, _steps_within(MEASURE_SECONDS, step_seconds, MAX_MEASURED_STEPS))
         self.samples: list[float] = []
+
+    @property
+    def round_seconds(self) -> float:
+        """What the reference adds to each round of the variant (settling and timed steps)."""
+        return (self.settle_steps + self.measured_steps) * self.step_seconds
 
     def start(self) -> None:
         """Forget the samples of an earlier case."""
         self.samples = []
 
     def before_round(self) -> None:
-        """Settle, then time one `shared` step (called before each variant round, outside its timer)."""
+        """Settle, then time `measured_steps` steps; record their mean (outside the variant's timer)."""
         for _ in range(self.settle_steps):
             self._step()
         started = time.perf_counter()
-        self._step()
-        self.samples.append(time.perf_counter() - started)
+        for _ in range(self.measured_steps):
+            self._step()
+        self.samples.append((time.perf_counter() - started) / self.measured_steps)

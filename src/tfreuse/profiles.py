@@ -52,7 +52,7 @@ PROFILES: dict[str, Profile] = {
                      all_sizes=False, overhead_steps=200),
     "quick": Profile("quick", rounds=30, min_rounds=5, warmup_steps=1, phase_seconds=0.1,
                      all_sizes=False, overhead_steps=600),
-    "full": Profile("full", rounds=300, min_rounds=25, warmup_steps=2, phase_seconds=0.5),
+    "full": Profile("full", rounds=300, min_rounds=35, warmup_steps=2, phase_seconds=0.5),
 }
 
 
