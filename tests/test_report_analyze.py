@@ -86,3 +86,12 @@ def test_shared_samples_of_another_length_are_not_paired():
     analyzed = add_ratios(rows).set_index("variant")
     assert not analyzed.at["reinstantiated", "ratio_paired"]
     assert analyzed.at["reinstantiated", "ratio"] == pytest.approx(2.0)
+
+
+def test_a_reference_far_from_shareds_own_median_is_flagged_shifted():
+    rows = _rows({"shared": np.full(10, 1.0), "steady": np.full(10, 3.0), "slow_spell": np.full(10, 6.0)})
+    rows["shared_samples_s"] = [None, [1.1] * 10, [1.5] * 10]  # 10% and 50% above shared's own 1.0
+    analyzed = add_stability(add_ratios(rows)).set_index("variant")
+    assert analyzed["reference_shift"].round(6).to_dict() == pytest.approx(
+        {"shared": np.nan, "steady": 0.1, "slow_spell": 0.5}, nan_ok=True)
+    assert analyzed["shifted"].to_dict() == {"shared": False, "steady": False, "slow_spell": True}

@@ -96,3 +96,15 @@ def test_tables_show_each_machines_latest_run_and_the_csv_keeps_all(tmp_path):
     html = (out / "index.html").read_text()
     assert "16 results of earlier runs are in results.csv" in html
     assert html.count('<tr class="shared">') == 4  # shared rows of the latest run only
+
+
+@pytest.mark.parametrize(("shifted", "unstable", "median", "ratio"),
+                         [(False, False, "2.000", "3.00x"), (True, True, "2.000 !", "3.00x ~")])
+def test_table_marks_unstable_timings_and_shifted_ratios(shifted, unstable, median, ratio):
+    from tfreuse.report.html import COLUMNS, _row
+
+    row = {"variant": "reinstantiated", "mode": "function", "size": "small", "device": "CPU:0",
+           "machine": "m", "outcome": "ok", "median": 2e-3, "ratio": 3.0, "ratio_ci_low": 2.9,
+           "ratio_ci_high": 3.1, "unstable": unstable, "shifted": shifted}
+    cells = dict(zip(COLUMNS, _row(row)["cells"]))
+    assert (cells["median ms"], cells["ratio"]) == (median, ratio)

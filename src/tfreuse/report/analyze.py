@@ -6,6 +6,11 @@ profile), each round has a ratio, both steps timed at the same moment; the ratio
 of those, its interval a percentile bootstrap of that median (`ratio_paired`). Otherwise it is
 the variant's median step time over the situation's `shared` row's, its interval a bootstrap
 resampling both rows' raw timings independently. Either way it needs `stats.data`.
+
+A paired row also gets `reference_shift`: how far its `shared` reference ran from the `shared`
+row's own median. Beyond REFERENCE_SHIFT_LIMIT the machine changed speed during the case (on
+the 2-core VM a retracing step once ran 90 ms instead of 50 while its reference moved 38%), and
+pairing cancels only the part of such a change that slows both steps alike: `shifted` flags it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from tfreuse.schema import MIN_STABLE_ROUNDS, UNSTABLE_RSD
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 BOOTSTRAP_RESAMPLES = 1000
+REFERENCE_SHIFT_LIMIT = 0.25
 
 
 def bootstrap_medians(samples: list, resamples: int = BOOTSTRAP_RESAMPLES,
@@ -61,9 +67,10 @@ def _paired_rows(rows: pd.DataFrame, row_index: np.ndarray) -> np.ndarray:
 
 
 def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
-    """`rows` plus `ratio`, `ratio_ci_low`, `ratio_ci_high` and `ratio_paired` (see the module)."""
+    """`rows` plus `ratio`, `ratio_ci_low`, `ratio_ci_high`, `ratio_paired` and `reference_shift`
+    (see the module)."""
     rows = rows.copy()
-    for column in ("ratio", "ratio_ci_low", "ratio_ci_high"):
+    for column in ("ratio", "ratio_ci_low", "ratio_ci_high", "reference_shift"):
         rows[column] = np.nan
     rows["ratio_paired"] = False
     ok = (rows["outcome"] == "ok") & rows["tfreuse"].astype(bool)
@@ -91,6 +98,8 @@ def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
         ratio[paired] = [np.median(ratios) for ratios in per_round]
         resampled[paired] = bootstrap_medians(per_round, seed=0)
         rows.loc[row_index[paired], "ratio_paired"] = True
+        references = [np.median(shared) for shared in rows.loc[row_index[paired], "shared_samples_s"]]
+        rows.loc[row_index[paired], "reference_shift"] = np.asarray(references) / reference_median[paired] - 1
     rows.loc[row_index, "ratio"] = ratio
     with np.errstate(invalid="ignore"):
         low, high = np.percentile(resampled, [2.5, 97.5], axis=1)
@@ -103,14 +112,18 @@ def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_stability(rows: pd.DataFrame) -> pd.DataFrame:
-    """`rows` plus `rsd` (stddev / mean) and `unstable`: a pyperf-style warning flag.
+    """`rows` plus `rsd` (stddev / mean), `unstable` (a pyperf-style warning flag) and `shifted`.
 
-    Unstable means a relative standard deviation above 10% or fewer than 5 rounds.
+    Unstable means a relative standard deviation above 10% or fewer than 5 rounds; shifted, a
+    paired row whose `shared` reference ran more than REFERENCE_SHIFT_LIMIT from `shared`'s own
+    median (needs `add_ratios` first; False otherwise).
     """
     rows = rows.copy()
     mean = rows["mean"].astype(float)
     rows["rsd"] = rows["stddev"].astype(float) / mean.where(mean > 0)
     rows["unstable"] = (rows["rsd"] > UNSTABLE_RSD) | (rows["rounds"].fillna(0) < MIN_STABLE_ROUNDS)
+    shift = rows["reference_shift"].astype(float) if "reference_shift" in rows else pd.Series(np.nan, rows.index)
+    rows["shifted"] = shift.abs() > REFERENCE_SHIFT_LIMIT
     return rows
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from tfreuse.report import plots
 from tfreuse.units import kib
-from tfreuse.report.analyze import errors, headlines, latest_runs
+from tfreuse.report.analyze import REFERENCE_SHIFT_LIMIT, errors, headlines, latest_runs
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,8 +38,10 @@ def _row(row: dict) -> dict:
     median = "" if row["outcome"] == "error" else _number(row["median"] * 1e3, ".3f")
     if row.get("unstable") and median:
         median += " !"
-    cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median,
-             _number(row.get("ratio"), ".2f", "x") if row["outcome"] == "ok" else "refused",
+    ratio = _number(row.get("ratio"), ".2f", "x") if row["outcome"] == "ok" else "refused"
+    if row.get("shifted") and ratio:
+        ratio += " ~"
+    cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median, ratio,
              ci, _number(row.get("traces_per_step"), ".2g"), kib(row.get("rss_growth_per_step_bytes")),
              _number(per_step, ".2g"), kib(row.get("allocator_peak_delta_bytes") or math.nan),
              _number(row.get("learning_retained"), ".0%"), _number(row.get("frozen_weight_drift"), ".3g"),
@@ -119,4 +121,5 @@ def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str
                   "median": _number(r.median * 1e3, ".4g"), "rounds": r.rounds}
                  for r in generic.itertuples()],
         machines=_machines(machines),
+        shift_limit=f"{REFERENCE_SHIFT_LIMIT:.0%}",
     )
