@@ -9,16 +9,16 @@ def _reference(step_seconds):
 
 
 def test_each_round_settles_then_times_the_steps_that_fit_the_measure_window():
-    reference, calls = _reference(1e-3)  # 5 ms of settling and 5 ms timed: 5 + 5 steps
-    assert (reference.settle_steps, reference.measured_steps) == (5, 5)
+    reference, calls = _reference(1e-3)  # 15 ms of settling and 5 ms timed: 15 + 5 steps
+    assert (reference.settle_steps, reference.measured_steps) == (15, 5)
     for _ in range(3):
         reference.before_round()
-    assert len(calls) == 3 * (5 + 5)
+    assert len(calls) == 3 * (15 + 5)
     assert len(reference.samples) == 3 and all(s >= 0 for s in reference.samples)
 
 
 def test_round_seconds_counts_settling_and_timed_steps():
-    assert _reference(1e-3)[0].round_seconds == pytest.approx(10 * 1e-3)
+    assert _reference(1e-3)[0].round_seconds == pytest.approx(20 * 1e-3)
     assert _reference(0.05)[0].round_seconds == pytest.approx(0.05)
 
 

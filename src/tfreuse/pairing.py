@@ -6,12 +6,16 @@ of two cases timed at different moments inherits that drift, so in a paired prof
 times the situation's `shared` step before every round of the variant (outside the variant's
 timer): each round then has its own ratio, taken at the same moment.
 
-Before the timed steps come a few untimed *settling* steps: right after a step that retraces or
-builds, a sub-millisecond step runs up to 2x slower for some 5 to 8 steps (caches, allocator),
-which is interference, not the cost of reuse. Then as many `shared` steps as fit in
+Before the timed steps come untimed *settling* steps: right after a step that retraces or
+builds, a millisecond step runs up to 2x slower for several steps (caches, allocator), which is
+interference, not the cost of reuse. 5 ms of settling was not enough: in the recurrent scenario
+(function mode, 16 time steps, a 1.1 ms `shared` step, 4 settling steps) the reference ran
+16-66% above `shared`'s own median and `reinitialized`'s ratio read 5.0x; after 15 ms (13 steps)
+the reference was within 13% of it and the ratio 6.9x, as the unpaired ratio of that run. Steps
+slower than SETTLE_SECONDS need no settling. Then as many `shared` steps as fit in
 MEASURE_SECONDS (at least one) are timed together, and their mean is the round's reference: one
 sub-millisecond step alone varies by 10-25% from step to step, as much as the retracing step it
-is compared with. Steps slower than SETTLE_SECONDS need no settling.
+is compared with.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-SETTLE_SECONDS = 0.005
-MAX_SETTLE_STEPS = 8
+SETTLE_SECONDS = 0.015
+MAX_SETTLE_STEPS = 32
 MEASURE_SECONDS = 0.005
 MAX_MEASURED_STEPS = 8
 
