@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 
 class FakeBenchmark:
-    """Stands in for pytest-benchmark's fixture: runs `pedantic` targets and keeps extra_info."""
+    """Stands in for pytest-benchmark's fixture: runs `pedantic` targets and keeps extra_info.
 
-    def __init__(self):
+    With `durations` (an iterable of seconds) it also records them as its rounds' timings, in
+    `stats.stats.data` as pytest-benchmark does while the rounds run; and, as pytest-benchmark
+    does, it marks itself failed (`has_error`) when setup, target or teardown raises.
+    """
+
+    def __init__(self, durations=None):
         self.extra_info: dict = {}
         self.group = None
         self.calls = 0
+        self.has_error = False
+        self._durations = iter(durations) if durations is not None else None
 
     def pedantic(self, target, args=(), kwargs=None, setup=None, teardown=None, rounds=1,
                  iterations=1, warmup_rounds=0):
-        for _ in range(warmup_rounds + rounds):
-            if setup is not None:
-                setup()
-            for _ in range(iterations):
-                self.calls += 1
-                result = target(*args, **(kwargs or {}))
-            if teardown is not None:
-                teardown(*args, **(kwargs or {}))
+        if self._durations is not None:
+            self.stats = SimpleNamespace(stats=SimpleNamespace(data=[]))
+        try:
+            for round_number in range(warmup_rounds + rounds):
+                if setup is not None:
+                    setup()
+                for _ in range(iterations):
+                    self.calls += 1
+                    result = target(*args, **(kwargs or {}))
+                if self._durations is not None and round_number >= warmup_rounds:
+                    self.stats.stats.data.append(next(self._durations))
+                if teardown is not None:
+                    teardown(*args, **(kwargs or {}))
+        except Exception:
+            self.has_error = True
+            raise
         return result

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -175,3 +176,42 @@ def test_the_shared_case_lends_its_step_to_the_variants_of_its_situation():
     assert Counting.built == 1 and len(variant["shared_samples_s"]) == PROFILE.rounds
     _run("retracing", "function", Counting())  # another scenario object: its own reference
     assert Counting.built == 2
+
+
+PRECISE_PROFILE = Profile("test", rounds=50, min_rounds=5, warmup_steps=2, phase_seconds=1e-9,
+                          precision=0.05, cap_seconds=60)
+
+
+def _run_precise(durations, disabled=False):
+    bench = FakeBenchmark(durations)
+    bench.disabled = disabled
+    record = run_case(bench, Toy(), Case("toy", "shared", "function", "CPU:0", "tiny"), PRECISE_PROFILE)
+    return bench, record
+
+
+def test_steady_rounds_stop_at_the_planned_rounds():
+    bench, record = _run_precise([1e-3] * 100)
+    assert len(bench.stats.stats.data) == record["measured_steps"] == PRECISE_PROFILE.min_rounds
+    assert (record["rounds_stop"], record["precision_target"]) == ("planned", 0.05)
+    assert bench.has_error is False  # the stop is not a failure: pytest-benchmark keeps the row
+
+
+def test_noisy_rounds_go_on_to_the_cap_and_say_so():
+    noisy = iter(np.random.default_rng(0).lognormal(-7, 0.5, 1000))
+    bench, record = _run_precise(noisy)
+    assert len(bench.stats.stats.data) == record["measured_steps"] == PRECISE_PROFILE.rounds
+    assert record["rounds_stop"] == "capped"
+
+
+def test_rounds_go_on_until_the_median_is_precise():
+    # Ten wild rounds, then steady ones: the interval narrows once enough steady rounds came.
+    wild = list(np.random.default_rng(0).lognormal(-7, 1.0, 10))
+    bench, record = _run_precise(wild + [1e-3] * 100)
+    assert PRECISE_PROFILE.min_rounds < record["measured_steps"] < PRECISE_PROFILE.rounds
+    assert record["rounds_stop"] == "precise"
+
+
+def test_without_timing_the_planned_rounds_run():
+    bench, record = _run_precise(None, disabled=True)
+    assert record["measured_steps"] == PRECISE_PROFILE.min_rounds
+    assert (record["rounds_stop"], record["precision_target"]) == ("planned", None)

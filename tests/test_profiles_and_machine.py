@@ -45,3 +45,11 @@ def test_rounds_fit_the_time_budget_within_their_bounds():
     assert full.rounds_within_budget(full.phase_seconds / 50) == 50
     smoke = PROFILES["smoke"]
     assert smoke.rounds_within_budget(0.0) == smoke.rounds
+
+
+def test_rounds_cap_fits_the_cap_seconds_above_the_plan():
+    full = PROFILES["full"]
+    assert full.rounds_cap(10.0) == full.rounds_within_budget(10.0) == full.min_rounds  # a slow step
+    assert full.rounds_cap(full.cap_seconds / 100) == 100
+    assert full.rounds_cap(1e-6) == full.rounds
+    assert PROFILES["quick"].rounds_cap(0.01) == PROFILES["quick"].rounds_within_budget(0.01)  # no target

@@ -6,7 +6,8 @@ returns a zero-argument callable). The harness runs it on one device in one mode
 1. makes the step and times its first call apart (build + trace: `first_step_s`);
 2. warms up, so the steady state is what gets measured (and times the step);
 3. hands the step to pytest-benchmark for the timed rounds (as many as the profile's time budget
-   allows at the warm-up's step time), while the probes count traces, variables and RSS growth
+   allows at the warm-up's step time, then more until the figure is precise where the profile
+   sets a target: `tfreuse.precision`), while the probes count traces, variables and RSS growth
    over the same rounds; in a paired profile, the same situation's `shared` step is timed
    before each round (`tfreuse.pairing`), so each round has a ratio of its own;
 4. writes every figure into `benchmark.extra_info` under the documented schema.
@@ -21,6 +22,7 @@ from typing import Any, Callable, ClassVar, Mapping
 from tfreuse import conditions, devices, schema
 from tfreuse.errors import first_line
 from tfreuse.pairing import SharedReference
+from tfreuse.precision import PLANNED, EnoughRounds, StoppingRule
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import MemoryWindow, sampling_interval
 from tfreuse.probes.tracing import CountedFunction, TraceWindow
@@ -155,6 +157,8 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "allocator_peak_bytes": None,
         "allocator_peak_delta_bytes": None,
         "shared_samples_s": None,
+        "precision_target": None,
+        "rounds_stop": PLANNED,
         "probe_process": "same",
     }
 
@@ -179,16 +183,18 @@ def _warm_up(step: Callable[[], Any], steps: int) -> float:
     return (time.perf_counter() - started) / steps if steps else 0.0
 
 
-def _timed_rounds(benchmark: Any, step: Callable[[], Any], rounds: int,
+def _timed_rounds(benchmark: Any, step: Callable[[], Any], rule: StoppingRule,
                   before_each: Callable[[], Any] | None, after_each: Callable[[], Any]) -> None:
-    """pytest-benchmark's timed rounds of `step` (one step each); `before_each` and `after_each`
-    run outside its timer.
+    """pytest-benchmark's timed rounds of `step` (one step each), from `rule.at_least` to
+    `rule.at_most` of them; `rule`, `before_each` and `after_each` run outside its timer.
 
+    The rule stops the rounds by raising EnoughRounds before one: pytest-benchmark has registered
+    the rounds timed so far, and marks the benchmark as failed, which is undone here.
     With `--benchmark-disable` pytest-benchmark calls the step once and skips setup and teardown,
-    so the rounds are run here around that call: the probes still see every step.
+    so the planned rounds are run here around that call: the probes still see every step.
     """
     if getattr(benchmark, "disabled", False):
-        for round_number in range(rounds):
+        for round_number in range(rule.at_least):
             if before_each is not None:
                 before_each()
             if round_number == 0:
@@ -197,8 +203,27 @@ def _timed_rounds(benchmark: Any, step: Callable[[], Any], rounds: int,
                 step()
             after_each()
         return
-    benchmark.pedantic(step, setup=before_each, teardown=after_each, rounds=rounds, iterations=1,
-                       warmup_rounds=0)
+
+    def before_round():
+        rule.before_round()
+        if before_each is not None:
+            before_each()
+
+    try:
+        benchmark.pedantic(step, setup=before_round, teardown=after_each, rounds=rule.at_most,
+                           iterations=1, warmup_rounds=0)
+    except EnoughRounds:
+        benchmark.has_error = False
+    else:
+        rule.ran_out()
+
+
+def _round_durations(benchmark: Any) -> Callable[[], list]:
+    """The durations pytest-benchmark has recorded so far in this benchmark's rounds."""
+    def durations() -> list:
+        stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+        return stats.data if stats is not None else []
+    return durations
 
 
 # At most one (scenario, shared case, profile, reference): the situation measured last.
@@ -225,21 +250,29 @@ def _shared_reference(scenario: Scenario, ctx: Context) -> SharedReference:
     return _keep_reference(scenario, ctx, SharedReference(step, _warm_up(step, ctx.profile.warmup_steps)))
 
 
-def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, rounds: int,
-                     step_seconds: float, reference: SharedReference | None) -> dict:
-    """Time `rounds` rounds inside the probes; return the probes' figures as record keys.
+def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step_seconds: float,
+                     reference: SharedReference | None) -> dict:
+    """Time the case's rounds inside the probes; return the probes' figures as record keys.
 
-    Counting traces and variables costs nothing per call (the counters run only while TensorFlow
-    traces or a variable is created); RSS is read between rounds, outside the timer (after every
-    few rounds for fast steps: see `sampling_interval`), and the `shared` reference steps (if
-    any) are timed before each round, also outside it.
+    How many rounds: those that fit the profile's time budget (`rounds_within_budget`), then,
+    where the profile sets a precision target, more until the median's interval is within it
+    (`tfreuse.precision`). Counting traces and variables costs nothing per call (the counters
+    run only while TensorFlow traces or a variable is created); RSS is read between rounds,
+    outside the timer (after every few rounds for fast steps: see `sampling_interval`), and the
+    `shared` reference steps (if any) are timed before each round, also outside it.
     """
+    profile = ctx.profile
+    round_seconds = step_seconds + (reference.round_seconds if reference is not None else 0)
+    timed = not getattr(benchmark, "disabled", False)
+    if reference is not None:
+        reference.start()
+    rule = StoppingRule(_round_durations(benchmark), profile.rounds_within_budget(round_seconds),
+                        profile.rounds_cap(round_seconds), profile.precision if timed else None,
+                        reference.samples if reference is not None else None)
     every = sampling_interval(step_seconds)
     with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device, every) as memory:
         with VariableWindow() as variables:
-            if reference is not None:
-                reference.start()
-            _timed_rounds(benchmark, step, rounds, after_each=memory.sample,
+            _timed_rounds(benchmark, step, rule, after_each=memory.sample,
                           before_each=reference.before_round if reference is not None else None)
     steps = memory.steps_seen
     return {
@@ -255,6 +288,8 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, roun
         "allocator_peak_bytes": memory.allocator_peak,
         "allocator_peak_delta_bytes": memory.allocator_peak_delta,
         "shared_samples_s": list(reference.samples) if reference is not None else None,
+        "precision_target": rule.target,
+        "rounds_stop": rule.reason,
     }
 
 
@@ -312,8 +347,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             step_seconds = _warm_up(timed_step, profile.warmup_steps)
             if profile.paired_shared and case.variant == "shared":
                 _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
-            rounds = profile.rounds_within_budget(step_seconds + (reference.round_seconds if paired else 0))
-            record.update(_measured_rounds(benchmark, timed_step, ctx, rounds, step_seconds, reference))
+            record.update(_measured_rounds(benchmark, timed_step, ctx, step_seconds, reference))
             record.update(_stability(benchmark))
             record.update(step.figures())
             if scenario.learning_steps:

@@ -17,8 +17,10 @@ class Profile:
     they also time the step, which sizes the measured phase: pytest-benchmark's timed rounds
     (the probes count traces, variables and RSS over the same rounds) get about `phase_seconds`,
     never fewer than `min_rounds` nor more than `rounds`. A slow variant (a retrace or an XLA
-    compile per step) thus costs seconds, not minutes, and still gets `min_rounds` samples: the
-    floor that keeps a ratio's confidence interval narrow.
+    compile per step) thus costs seconds, not minutes, and still gets `min_rounds` samples.
+    `precision`: where set, the rounds go on past that plan, one at a time, until the 95%
+    interval of the median (of the per-round ratio to `shared` when paired) is within this
+    fraction of it on each side, for at most `cap_seconds` of rounds (see `tfreuse.precision`).
     `all_sizes` runs every size a scenario declares; otherwise only its first (smallest) one.
     `paired_shared` times the `shared` step of the same situation before each round of every
     other variant, so their ratio does not depend on the machine's drift between cases.
@@ -35,11 +37,22 @@ class Profile:
     paired_shared: bool = True
     overhead_steps: int = 2000
     seed: int = 0
+    precision: float | None = None
+    cap_seconds: float = 0.0
 
     def rounds_within_budget(self, step_seconds: float) -> int:
         """How many rounds of `step_seconds` fit `phase_seconds`, within [min_rounds, rounds]."""
         fitting = int(self.phase_seconds / step_seconds) if step_seconds > 0 else self.rounds
         return max(min(self.min_rounds, self.rounds), min(self.rounds, fitting))
+
+    def rounds_cap(self, step_seconds: float) -> int:
+        """The most rounds a case may run while its figure is not yet precise: as many as fit
+        `cap_seconds`, within [rounds_within_budget, rounds]."""
+        planned = self.rounds_within_budget(step_seconds)
+        if self.precision is None:
+            return planned
+        fitting = int(self.cap_seconds / step_seconds) if step_seconds > 0 else self.rounds
+        return max(planned, min(self.rounds, fitting))
 
     def as_dict(self) -> dict:
         """The profile as plain data, for machine_info."""
@@ -52,7 +65,8 @@ PROFILES: dict[str, Profile] = {
                      all_sizes=False, overhead_steps=200),
     "quick": Profile("quick", rounds=30, min_rounds=5, warmup_steps=1, phase_seconds=0.1,
                      all_sizes=False, overhead_steps=600),
-    "full": Profile("full", rounds=300, min_rounds=35, warmup_steps=2, phase_seconds=0.5),
+    "full": Profile("full", rounds=300, min_rounds=20, warmup_steps=2, phase_seconds=0.5,
+                    precision=0.045, cap_seconds=12.0),
 }
 
 

@@ -120,6 +120,19 @@ FIELDS: tuple[Field, ...] = (
         nullable=True,
     ),
     Field(
+        "precision_target", _NUM, "ratio",
+        "The profile's precision target: rounds went on past the time budget until the 95% "
+        "interval of the median (of the per-round ratio to `shared` when paired, else of the "
+        "step time) was within this fraction of it on each side. Null where the profile sets "
+        "none or timing was disabled.", nullable=True,
+    ),
+    Field(
+        "rounds_stop", (str,), "-",
+        "Why the rounds ended: `planned` (the budgeted rounds; precise enough or no target), "
+        "`precise` (ran on until within `precision_target`), `capped` (ran into the profile's "
+        "time or round cap first: the interval may be wider than the target).",
+    ),
+    Field(
         "probe_process", (str,), "-",
         "`same`: trace, variable and memory figures come from the process that timed the case; "
         "`isolated` (`--tfreuse-isolate`): from a fresh process that ran only this case.",
