@@ -42,3 +42,23 @@ def test_start_forgets_an_earlier_case():
     reference.before_round()
     reference.start()
     assert reference.samples == []
+
+
+def test_settling_lasts_twice_the_variant_step_at_most_the_full_window():
+    reference, calls = _reference(1e-4)
+    reference.start(variant_step_seconds=5e-4)  # settle 1 ms: 10 steps of 0.1 ms
+    assert reference.settle_steps == 10
+    reference.start(variant_step_seconds=1.0)  # a slow variant: the full 15 ms, capped at 32 steps
+    assert reference.settle_steps == MAX_SETTLE_STEPS
+    reference.start()
+    assert reference.settle_steps == MAX_SETTLE_STEPS
+
+
+def test_a_slow_variant_gets_a_tenth_of_its_step_of_timed_reference_steps():
+    reference, _ = _reference(1e-3)
+    reference.start(variant_step_seconds=0.2)  # 20 ms of 1 ms steps
+    assert reference.measured_steps == 20
+    reference.start(variant_step_seconds=0.01)  # a tenth is 1 ms: the 5 ms minimum stays
+    assert reference.measured_steps == 5
+    reference.start(variant_step_seconds=10.0)
+    assert reference.measured_steps == MAX_MEASURED_STEPS

@@ -262,10 +262,10 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step
     `shared` reference steps (if any) are timed before each round, also outside it.
     """
     profile = ctx.profile
+    if reference is not None:
+        reference.start(step_seconds)
     round_seconds = step_seconds + (reference.round_seconds if reference is not None else 0)
     timed = not getattr(benchmark, "disabled", False)
-    if reference is not None:
-        reference.start()
     rule = StoppingRule(_round_durations(benchmark), profile.rounds_within_budget(round_seconds),
                         profile.rounds_cap(round_seconds), profile.precision if timed else None,
                         reference.samples if reference is not None else None)

@@ -114,8 +114,8 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "shared_samples_s", (list,), "s",
         "Duration of the `shared` step of the same situation, timed just before each round of "
-        "this variant (in the order of pytest-benchmark's `stats.data`): the mean of the 1 to 8 "
-        "steps that fit 5 ms, after a few untimed settling steps. The report's ratio is the "
+        "this variant (in the order of pytest-benchmark's `stats.data`): the mean of the 1 to 32 "
+        "steps that fit 5 ms or a tenth of the variant's step, after a few untimed settling steps. The report's ratio is the "
         "median of the per-round ratios. Null for `shared` itself and unpaired profiles.",
         nullable=True,
     ),
