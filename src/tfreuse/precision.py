@@ -1,7 +1,7 @@
 """Rounds until the figure is precise: stop a case's timed rounds once its median is known well enough.
 
 A fixed number of rounds is too many for most slow variants and too few for a few. In the full
-profile on this workplace's 2-core VM (six runs, stop 10) the per-round ratio of most paired
+profile on this workplace's 2-core VM (full runs of 2026-11-26) the per-round ratio of most paired
 variants slower than 15 ms varied by 2-5% (robust standard deviation), so 20 rounds pin the median
 ratio within 2-3%; a handful that retrace or recompile every step varied by 12-21%, and 35 rounds
 left their 95% interval 5-9% wide on each side. So a profile with a `precision` target runs the
@@ -10,9 +10,9 @@ within the target or the case's time cap is reached.
 
 The interval is the distribution-free one of a median (order statistics chosen from the binomial
 distribution), cheap enough to recompute before every round. It is a little wider than the
-report's bootstrap interval of the same median: at most as wide in 1,500 prefixes of the six
-runs' per-round ratios, 12% wider at the median, so a row that stopped here is within the target
-in the report too.
+report's bootstrap interval of the same median: never narrower in 2,522 prefixes (20, 27 and 35
+rounds) of the per-round ratios of ten full runs here, 14% wider at the median, so a row that
+stopped here is within the target in the report too.
 
 The series watched is the per-round ratio to the `shared` reference when the case is paired,
 else the step time itself. The check runs before a round, outside the timer, and stops the rounds
