@@ -21,8 +21,14 @@ def test_relative_half_width_is_half_the_interval_over_the_median():
     assert relative_half_width([1.0]) == math.inf
 
 
+def _noisy(count):
+    """`count` rounds with a 50% spread: far from a 5% interval at these counts."""
+    return list(np.random.default_rng(1).lognormal(0, 0.5, count))
+
+
 def _rule(durations, at_least=20, at_most=100, target=0.05, references=None):
-    return StoppingRule(lambda: durations, at_least, at_most, target, references)
+    return StoppingRule(lambda: durations, at_least, at_most, target,
+                        (lambda: references) if references is not None else None)
 
 
 def test_no_stop_before_the_planned_rounds_even_when_precise():
@@ -39,9 +45,9 @@ def test_stops_at_the_planned_rounds_when_precise_there():
 
 
 def test_goes_on_while_imprecise_and_says_so_when_it_stops():
-    noisy = list(np.random.default_rng(1).lognormal(0, 0.5, 40))
+    noisy = _noisy(40)
     rule = _rule(noisy)
-    rule.before_round()  # a 50% spread: 40 rounds are not enough for 5%
+    rule.before_round()  # 40 rounds are not enough for 5%
     noisy[:] = noisy + [1.0] * 400
     with pytest.raises(EnoughRounds):
         rule.before_round()
@@ -49,14 +55,13 @@ def test_goes_on_while_imprecise_and_says_so_when_it_stops():
 
 
 def test_running_out_of_rounds_while_imprecise_is_capped():
-    noisy = list(np.random.default_rng(1).lognormal(0, 0.5, 100))
-    rule = _rule(noisy)
+    rule = _rule(_noisy(100))
     rule.ran_out()
     assert rule.reason == CAPPED
 
 
 def test_without_a_target_the_rounds_are_the_planned_ones():
-    rule = _rule(list(np.random.default_rng(1).lognormal(0, 0.5, 20)), target=None)
+    rule = _rule(_noisy(20), target=None)
     assert rule.at_most == rule.at_least == 20
     rule.ran_out()
     assert rule.reason == PLANNED

@@ -268,7 +268,7 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step
     timed = not getattr(benchmark, "disabled", False)
     rule = StoppingRule(_round_durations(benchmark), profile.rounds_within_budget(round_seconds),
                         profile.rounds_cap(round_seconds), profile.precision if timed else None,
-                        reference.samples if reference is not None else None)
+                        (lambda: reference.samples) if reference is not None else None)
     every = sampling_interval(step_seconds)
     with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device, every) as memory:
         with VariableWindow() as variables:

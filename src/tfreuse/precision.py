@@ -38,12 +38,7 @@ class EnoughRounds(Exception):
     """Raised before a round that is not needed: the figure is already precise enough."""
 
 
-def median_interval(samples: Sequence[float]) -> tuple[float, float]:
-    """Distribution-free 95% interval of the median of `samples`: two of its order statistics.
-
-    (nan, nan) for fewer than 2 samples.
-    """
-    ordered = np.sort(np.asarray(samples, float))
+def _interval_of_sorted(ordered: np.ndarray) -> tuple[float, float]:
     count = len(ordered)
     if count < 2:
         return (np.nan, np.nan)
@@ -52,10 +47,19 @@ def median_interval(samples: Sequence[float]) -> tuple[float, float]:
     return float(ordered[max(lower - 1, 0)]), float(ordered[min(count - lower, count - 1)])
 
 
+def median_interval(samples: Sequence[float]) -> tuple[float, float]:
+    """Distribution-free 95% interval of the median of `samples`: two of its order statistics.
+
+    (nan, nan) for fewer than 2 samples.
+    """
+    return _interval_of_sorted(np.sort(np.asarray(samples, float)))
+
+
 def relative_half_width(samples: Sequence[float]) -> float:
     """Half the width of `median_interval`, relative to the median (inf when undefined)."""
-    low, high = median_interval(samples)
-    median = float(np.median(samples)) if len(samples) else np.nan
+    ordered = np.sort(np.asarray(samples, float))
+    low, high = _interval_of_sorted(ordered)
+    median = float(np.median(ordered)) if len(ordered) else np.nan
     if np.isnan(low) or not median:
         return np.inf
     return (high - low) / 2 / abs(median)
@@ -65,12 +69,12 @@ class StoppingRule:
     """Decides, before each round, whether the rounds so far already make a precise figure.
 
     `durations` returns the variant's round durations so far (pytest-benchmark's live data);
-    `references` are the `shared` reference of each of those rounds when the case is paired.
+    `references`, when the case is paired, the `shared` reference timed before each round so far.
     The rounds run at least `at_least` times (the planned rounds) and at most `at_most`.
     """
 
     def __init__(self, durations: Callable[[], Sequence[float]], at_least: int, at_most: int,
-                 target: float | None, references: Sequence[float] | None = None):
+                 target: float | None, references: Callable[[], Sequence[float]] | None = None):
         self._durations = durations
         self._references = references
         self.at_least = at_least
@@ -83,7 +87,7 @@ class StoppingRule:
         durations = np.asarray(self._durations(), float)
         if self._references is None:
             return durations
-        return durations / np.asarray(self._references[:len(durations)], float)
+        return durations / np.asarray(self._references()[:len(durations)], float)
 
     def precise(self) -> bool:
         """Whether the interval of the median is within the target (True when there is none)."""
