@@ -215,3 +215,10 @@ def test_without_timing_the_planned_rounds_run():
     bench, record = _run_precise(None, disabled=True)
     assert record["measured_steps"] == PRECISE_PROFILE.min_rounds
     assert (record["rounds_stop"], record["precision_target"]) == ("planned", None)
+
+
+def test_a_paired_case_keeps_one_reference_per_round_whenever_it_stops():
+    bench = FakeBenchmark(np.random.default_rng(0).lognormal(-7, 0.5, 1000))
+    record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PRECISE_PROFILE)
+    assert len(record["shared_samples_s"]) == len(bench.stats.stats.data) == record["measured_steps"]
+    assert PRECISE_PROFILE.min_rounds <= record["measured_steps"] <= PRECISE_PROFILE.rounds
