@@ -156,8 +156,9 @@ def warn_without_growth(growth: Mapping[str, bool], selected: Iterable[str]) -> 
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a child process that runs TensorFlow (isolated cases, self-check runs).
 
-    A child initialises its GPUs itself, before any plugin code can call set_memory_growth in
-    it, so growth is asked for through `TF_FORCE_GPU_ALLOW_GROWTH` (unless the user set it).
+    The plugin's set_memory_growth works only if nothing started TensorFlow's GPUs first (a
+    conftest or a user's module may); TensorFlow's allocator reads `TF_FORCE_GPU_ALLOW_GROWTH`
+    whenever a GPU starts, so children grow memory either way (unless the user set it).
     """
     return {**os.environ, GROWTH_ENV: os.environ.get(GROWTH_ENV, "true"), **(extra or {})}
 
