@@ -97,6 +97,8 @@ def deterministic_ops() -> Iterator[bool]:
     timed step, where it would slow the kernels measured. `disable_op_determinism` and
     `is_op_determinism_enabled` are not exported (TF 2.9-2.21 keep them in
     `tensorflow.python.framework.config`). Left on when it was already (e.g. TF_DETERMINISTIC_OPS=1).
+    A choice a kernel caches per shape (cuDNN convolution autotuning) may outlive the block; no
+    tfreuse scenario has a convolution.
     """
     import tensorflow as tf
     from tensorflow.python.framework import config as tf_config
