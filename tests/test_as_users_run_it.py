@@ -132,6 +132,9 @@ def test_each_parameter_of_a_user_test_is_a_scenario_of_its_own(outside, user_ru
     assert set(rows.loc[rows["scenario"] == "my dense", "size"]) == {"4x8"}
     shared = ok[ok["variant"] == "shared"]
     assert list(shared["ratio"]) == pytest.approx([1.0] * len(shared))  # each against its own shared
+    compared = _run(outside, TFREUSE, "compare", "out.json", "out.json").stdout
+    for name in ("dense", "lstm", "conv2d"):
+        assert compared.count(f"| test_layer[reinstantiated-function-CPU:0-default-{name}] |") == 1
 
 
 def test_a_layer_that_cannot_be_redrawn_has_the_reason_in_its_row(outside, user_run):
