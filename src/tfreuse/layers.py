@@ -49,7 +49,7 @@ def observing_initializers() -> Iterator[dict[int, Any]]:
     function), so neither the config nor a table of names gives every weight's real initializer.
     Every weight is a `keras.Variable` made with the documented `initializer` argument
     (`Layer.add_weight` resolves its default before), so wrapping that constructor sees them all.
-    This is the one place tfreuse patches Keras; tests/test_layers.py fails if it stops seeing them.
+    This is the one place tfreuse patches Keras; tests/test_redrawing_keras_weights.py fails if it stops seeing them.
     """
     import keras
 
