@@ -81,8 +81,10 @@ def apply_thread_settings() -> dict[str, tuple[int, int]]:
     import tensorflow as tf
 
     threading = tf.config.threading
-    pools = {"intra_op": (threading.set_intra_op_parallelism_threads, threading.get_intra_op_parallelism_threads),
-             "inter_op": (threading.set_inter_op_parallelism_threads, threading.get_inter_op_parallelism_threads)}
+    pools = {
+        "intra_op": (threading.set_intra_op_parallelism_threads, threading.get_intra_op_parallelism_threads),
+        "inter_op": (threading.set_inter_op_parallelism_threads, threading.get_inter_op_parallelism_threads),
+    }
     unapplied = {}
     for pool, count in thread_settings().items():
         set_count, get_count = pools[pool]
@@ -101,7 +103,8 @@ def apply_thread_settings() -> dict[str, tuple[int, int]]:
 
 
 def _unapplied_text(unapplied: dict[str, tuple[int, int]]) -> str:
-    return "; ".join(f"{pool}_threads wanted {wanted}, in use {used}" + (" (TensorFlow's default)" if not used else "")
+    return "; ".join(f"{pool}_threads wanted {wanted}, in use {used}"
+                     + (" (TensorFlow's default)" if not used else "")
                      for pool, (wanted, used) in unapplied.items())
 
 

@@ -49,7 +49,8 @@ def observing_initializers() -> Iterator[dict[int, Any]]:
     function), so neither the config nor a table of names gives every weight's real initializer.
     Every weight is a `keras.Variable` made with the documented `initializer` argument
     (`Layer.add_weight` resolves its default before), so wrapping that constructor sees them all.
-    This is the one place tfreuse patches Keras; tests/test_redrawing_keras_weights.py fails if it stops seeing them.
+    This is the one place tfreuse patches Keras; tests/test_redrawing_keras_weights.py fails if it
+    stops seeing them.
     """
     import keras
 
@@ -74,7 +75,8 @@ def observing_initializers() -> Iterator[dict[int, Any]]:
             variable_class.__init__ = own_init
 
 
-def make_redrawable(make_layer: Callable[[], Any], inputs: Sequence[Any]) -> tuple[Any, list[tuple[Any, Any]]]:
+def make_redrawable(make_layer: Callable[[], Any],
+                    inputs: Sequence[Any]) -> tuple[Any, list[tuple[Any, Any]]]:
     """Make and build a layer (see `prebuild`); return it with (variable, initializer) per weight.
 
     Weights made while `make_layer()` runs and the layer builds are seen with their initializers.
