@@ -68,4 +68,3 @@ def test_described_conditions_name_policy_threads_and_seed(monkeypatch):
     assert conditions.describe(seed=3)["intra_op_threads_source"] == conditions.INTRA_OP_DEFAULT_NOTE
     monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", "1")
     assert conditions.describe(seed=3)["intra_op_threads_source"] == "TFREUSE_INTRA_OP_THREADS"
-
