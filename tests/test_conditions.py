@@ -28,6 +28,25 @@ def test_a_thread_count_that_is_not_a_number_is_named(monkeypatch):
         conditions.thread_settings()
 
 
+def test_pools_fixed_before_tfreuse_are_used_as_they_are_with_one_warning(monkeypatch):
+    import tensorflow as tf
+
+    tf.constant(1.0)  # TensorFlow is initialized: its pools can no longer change
+    in_use = tf.config.threading.get_intra_op_parallelism_threads()
+    monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", str(in_use + 3))
+    monkeypatch.delenv("TFREUSE_INTER_OP_THREADS", raising=False)
+    with pytest.warns(conditions.ThreadSettingsNotApplied) as caught:
+        unapplied = conditions.apply_thread_settings()
+    assert unapplied == {"intra_op": (in_use + 3, in_use)}
+    assert len(caught) == 1 and f"intra_op_threads wanted {in_use + 3}, in use {in_use}" in str(caught[0].message)
+    described = conditions.describe(seed=3)
+    assert described["intra_op_threads"] == in_use
+    assert described["threads_not_applied"].startswith(f"intra_op_threads wanted {in_use + 3}, in use {in_use}")
+    monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", str(in_use))
+    assert conditions.apply_thread_settings() == {}  # what is in use is what was asked for: no warning
+    assert conditions.describe(seed=3)["threads_not_applied"] is None
+
+
 def test_prepare_case_freezes_the_survivors_and_seeds():
     import numpy as np
 

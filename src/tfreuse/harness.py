@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Mapping
 
 from tfreuse import conditions, devices, schema
-from tfreuse.errors import first_line
+from tfreuse.errors import VariantUnavailable, first_line
 from tfreuse.pairing import SharedReference
 from tfreuse.precision import PLANNED, EnoughRounds, StoppingRule
 from tfreuse.probes.census import VariableWindow
@@ -93,7 +93,9 @@ class Scenario:
     """Base of every scenario: declares its axes; subclasses add one method per variant.
 
     `expected_errors` maps (variant, mode) to the exception TensorFlow raises for it: such a
-    variant is recorded with `outcome: error` (a finding), any other exception fails the test.
+    variant is recorded with `outcome: error` (a finding), as is a `VariantUnavailable` raised by
+    any variant (one that cannot run for this layer, with the reason); any other exception fails
+    the test.
     `skips` maps (variant, mode) to the reason that combination is not run.
     A training scenario sets `learning_steps`: each variant and `shared` are then trained that many
     steps from the same start, and the loss reductions compared (`learning_retained`).
@@ -327,13 +329,15 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                 started = time.perf_counter()
                 timed_step()
         except Exception as exc:  # noqa: BLE001 - recorded below or re-raised
-            if expected is None or not isinstance(exc, expected):
+            refusal = expected if expected is not None and isinstance(exc, expected) else (
+                VariantUnavailable if isinstance(exc, VariantUnavailable) else None)
+            if refusal is None:
                 raise
             refusal_s = time.perf_counter() - started
             record.update(outcome="error", error_type=type(exc).__name__,
                           error_message=first_line(exc), first_step_s=refusal_s)
             # One timed attempt, so the refusal still has a row in the JSON next to its siblings.
-            benchmark.pedantic(_attempt, args=(scenario, case, params, profile, expected),
+            benchmark.pedantic(_attempt, args=(scenario, case, params, profile, refusal),
                                rounds=1, iterations=1)
         else:
             record["first_step_s"] = time.perf_counter() - started

@@ -41,10 +41,15 @@ def _time_steps(step: Callable[[], Any], steps: int, into: list[float],
 
 
 BLOCK_STEPS = 10
+# Time allowed for both paths together when a step is slow (a whole model per step): at least two
+# blocks each, so a 0.3 s step costs seconds, not 2 x overhead_steps of them. Fast steps (the
+# cheapest shared step of the suite is well under a millisecond) never reach it.
+BUDGET_SECONDS = 10.0
 
 
 def measure(scenario: Scenario, case: Case, profile: Profile) -> dict:
-    """Time `case`'s step bare and harnessed, `profile.overhead_steps` each, in alternating blocks.
+    """Time `case`'s step bare and harnessed, `profile.overhead_steps` each (fewer for a step too
+    slow to fit BUDGET_SECONDS), in alternating blocks.
 
     Both paths call the same step object (two separately built copies of a step differ by a few
     percent on their own: memory placement), so only what the harness adds differs.
@@ -66,7 +71,8 @@ def measure(scenario: Scenario, case: Case, profile: Profile) -> dict:
         harness_times: list[float] = []
         every = sampling_interval(step_seconds)
         with TraceWindow(ctx.functions), MemoryWindow(case.device, every) as memory, VariableWindow():
-            for block in range(max(1, profile.overhead_steps // BLOCK_STEPS)):
+            affordable = int(BUDGET_SECONDS / (2 * BLOCK_STEPS * max(step_seconds, 1e-9)))
+            for block in range(max(2, min(profile.overhead_steps // BLOCK_STEPS, affordable))):
                 if block % 2:
                     _time_steps(harnessed, BLOCK_STEPS, harness_times, memory.sample)
                     _time_steps(bare, BLOCK_STEPS, bare_times)

@@ -175,24 +175,43 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
     return run
 
 
+def _user_scenario(node: pytest.Item, case: Case) -> str:
+    """The scenario a user's test names: its name without `test_`, plus its own parameter ids.
+
+    `test_layer[shared-eager-CPU:0-default-lstm]` -> `layer[lstm]`, so a test parametrized over
+    several layers gives one scenario per parameter (and rows that `report` and `compare` keep apart).
+    """
+    name = node.originalname.removeprefix("test_")
+    ids = node.name[len(node.originalname):].removeprefix("[").removesuffix("]")
+    own = "-".join(part for part in ids.split(case.id, 1) if part).replace("--", "-").strip("-")
+    return f"{name}[{own}]" if own else name
+
+
 @pytest.fixture
 def reuse_benchmark(request: pytest.FixtureRequest, tfreuse_run: Callable, tfreuse_profile: Profile) -> Callable:
     """Measure your own layer: call it with factories; get this case's extra_info record back.
 
-    `reuse_benchmark(make_layer, make_inputs, loss=None)`: `make_layer()` returns a new Keras
-    layer or model, `make_inputs()` a tensor or a tuple of them; with `loss(outputs) -> scalar`
-    every step is an SGD step and learning figures are recorded. The test is parametrized over
-    the variants (shared, reinstantiated, reinitialized, mitigated), modes and devices.
+    `reuse_benchmark(make_layer, make_inputs, loss=None, name=None, size=None)`: `make_layer()`
+    returns a new Keras layer or model, `make_inputs()` a tensor or a tuple of them; with
+    `loss(outputs) -> scalar` every step is an SGD step and learning figures are recorded. The
+    test is parametrized over the variants (shared, reinstantiated, reinitialized, mitigated),
+    modes and devices. The scenario is named after the test and its own parameters (`layer[lstm]`
+    for `test_layer` with the id `lstm`), the size `default`; `name` and `size` override them.
     """
-    case: Case = request.param
+    collected: Case = request.param
 
     def measure(make_layer: Callable[[], Any], make_inputs: Callable[[], Any],
-                loss: Callable[[Any], Any] | None = None) -> dict:
+                loss: Callable[[Any], Any] | None = None, name: str | None = None,
+                size: str | None = None) -> dict:
+        from dataclasses import replace
+
         from tfreuse.scenarios.layer_reuse import LayerReuse, as_inputs
 
+        case = replace(collected, scenario=name or _user_scenario(request.node, collected),
+                       size=size or collected.size)
         scenario = LayerReuse(case.scenario, make_layer=lambda _size: make_layer(),
                               make_inputs=lambda _size: as_inputs(make_inputs()),
-                              sizes={USER_SIZE: {}}, loss=loss)
+                              sizes={case.size: {}}, loss=loss)
         return tfreuse_run(scenario, case)
 
     return measure

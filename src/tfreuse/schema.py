@@ -39,7 +39,7 @@ FIELDS: tuple[Field, ...] = (
     Field("size", (str,), "-", "Size name of the scenario, e.g. `small`, `large`."),
     Field("size_params", (dict,), "-", "The concrete dimensions behind `size` (batch, units, ...)."),
     Field("profile", (str,), "-", "Profile that set rounds, warm-up and the time budget."),
-    Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant."),
+    Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant or it cannot run for this layer (the message says why)."),
     Field("error_type", (str,), "-", "Exception class when outcome is `error`.", nullable=True),
     Field("error_message", (str,), "-", "First line of the exception message.", nullable=True),
     Field(
