@@ -71,7 +71,7 @@ class ReuseGuard:
     `warmup_steps` steps marked with `step()` may create and trace freely; every later step may
     trace at most `max_traces` times and create at most `max_new_variables` tf.Variables, and
     memory may grow by at most `max_retained_bytes_per_step` per steady step (checked at the end,
-    after a garbage collection; None turns the memory check off). With `raise_on_findings=False`
+    after a garbage collection, if no step failed before; None turns the memory check off). With `raise_on_findings=False`
     nothing is raised: read `findings` and `report()`.
     """
 
@@ -139,7 +139,7 @@ class ReuseGuard:
             return
         if self.steps == 0:  # no step marked: the block is one steady-state step
             self._check(None, 0, 0)
-        if self._memory_start is not None and self.steady_steps:
+        if self._memory_start is not None and self.steady_steps and not self.findings:
             self.retained_per_step = (memory.retained_bytes() - self._memory_start) / self.steady_steps
             limit = self.max_retained_bytes_per_step
             if limit is not None and self.retained_per_step > limit:

@@ -290,7 +290,7 @@ class TraceLog:
             self.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _record_trace(self, concrete_function, options) -> None:
-        from tfreuse.probes.stack import caller_frames, definition_site, is_library
+        from tfreuse.probes.stack import caller_frames, definition_site
 
         python_function = getattr(options, "python_function", None)
         defined_at = definition_site(python_function) if python_function is not None else None
@@ -303,27 +303,33 @@ class TraceLog:
         # A collected function's cache address may be reused by a new function: check it is alive.
         if history is not None and not history.belongs(options):
             history = None
+        site = (defined_at.file, defined_at.line) if defined_at else getattr(options, "name", "?")
         if history is None:
-            history = _FunctionHistory([weakref.ref(options)] if cache is not None else [], arguments, scope)
+            history = _FunctionHistory([weakref.ref(options)] if cache is not None else [], {}, None)
             if cache is not None:
                 self._histories[id(cache)] = history
-            site = (defined_at.file, defined_at.line) if defined_at else getattr(options, "name", "?")
+                # Traced before this log started: TensorFlow's cache holds those traces, in order.
+                for earlier in _earlier_traces(cache):
+                    if not history.traces or changes_between(history.previous, earlier):
+                        history.previous, history.traces = earlier, history.traces + 1
             self._objects_per_definition[site] = self._objects_per_definition.get(site, 0) + 1
-            objects = self._objects_per_definition[site]
-            changes: tuple[Change, ...] = ()
-        else:
-            changes = changes_between(history.previous, arguments)
-            second_pass = (not changes and scope is not None and history.previous_scope is not None
-                           and history.previous_scope.name == "VARIABLE_CREATION" and scope != history.previous_scope)
-            history.previous, history.previous_scope = arguments, scope
-            if second_pass:
-                return
-            site = (defined_at.file, defined_at.line) if defined_at else getattr(options, "name", "?")
-            objects = self._objects_per_definition.get(site, 1)
+        changes = changes_between(history.previous, arguments) if history.traces else ()
+        second_pass = (history.traces and not changes and scope is not None
+                       and scope.name == "NO_VARIABLE_CREATION"
+                       and getattr(history.previous_scope, "name", "VARIABLE_CREATION") == "VARIABLE_CREATION")
+        history.previous, history.previous_scope = arguments, scope
+        if second_pass:
+            return
+        objects = self._objects_per_definition.get(site, 1)
         history.traces += 1
         name = getattr(options, "name", None) or concrete_function.graph.name
         self.events.append(TraceEvent(name, defined_at, caller_frames(), history.traces, objects,
                                       changes, str(concrete_function.function_type).split(" -> ")[0]))
+
+
+def _earlier_traces(cache) -> list[dict]:
+    """The signatures a tf.function's cache already holds (oldest first), as `signature_arguments`."""
+    return [signature_arguments(concrete.function_type) for concrete in cache.values()]
 
 
 def _is_tensorflow(filename: str) -> bool:
