@@ -23,15 +23,15 @@ def _scenario(module):
                 if getattr(value, "tfreuse_scenario", None) is not None)
 
 
-def guarded_findings(module_name: str, variant: str, mode: str, **limits):
-    """Run a scenario variant's step 1 + STEADY_STEPS times under the guard; its findings."""
+def guarded_findings(module_name: str, variant: str, mode: str, steady_steps=STEADY_STEPS, **limits):
+    """Run a scenario variant's step 1 + `steady_steps` times under the guard; its findings."""
     module = importlib.import_module(f"benchmarks.{module_name}")
     scenario = _scenario(module)
     size = next(iter(scenario.sizes))
     ctx = Context(Case(scenario.name, variant, mode, "CPU:0", size), scenario.sizes[size], PROFILE)
     with ReuseGuard(warmup_steps=1, raise_on_findings=False, **limits) as guard:
         step = scenario.make_step(ctx)
-        for _ in range(1 + STEADY_STEPS):
+        for _ in range(1 + steady_steps):
             with guard.step():
                 step()
     return module, guard.findings
@@ -106,8 +106,9 @@ BASELINES = [(module, "shared", mode) for module in
 
 @pytest.mark.parametrize("module_name, variant, mode", BASELINES, ids=["-".join(row) for row in BASELINES])
 def test_every_reuse_baseline_passes_the_guard(module_name, variant, mode):
-    _module, findings = guarded_findings(module_name, variant, mode, max_retained_bytes_per_step=None)
-    assert findings == []
+    """With the default limits, memory included (5 steady steps: see DEFAULT_RETAINED_BYTES_PER_STEP)."""
+    _module, findings = guarded_findings(module_name, variant, mode, steady_steps=5)
+    assert [finding.message for finding in findings] == []
 
 
 # --- what changed between two traces ------------------------------------------------------------
@@ -211,9 +212,9 @@ def test_a_block_without_steps_is_one_steady_step():
 
 def test_memory_kept_beyond_the_bound_fails_at_the_end():
     kept = []
-    with pytest.raises(ReuseError, match=r"memory kept grew by [0-9.]+ KiB per step over 2 steady steps"):
+    with pytest.raises(ReuseError, match=r"memory kept grew by [0-9.]+ KiB per step over 3 steady steps"):
         with ReuseGuard(warmup_steps=1, max_retained_bytes_per_step=1024) as guard:
-            for _ in range(3):
+            for _ in range(4):
                 with guard.step():
                     kept.append(bytearray(8 * 2**20))  # 8 MiB kept per step
 

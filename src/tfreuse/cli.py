@@ -80,7 +80,7 @@ def _selfcheck(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     from tfreuse.watch import watch
 
-    return watch(args.command, args.fail_on_findings)
+    return watch(args.script_command, args.fail_on_findings)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -28,7 +28,6 @@ from typing import Sequence
 
 from tfreuse.probes.census import CreatedVariable
 from tfreuse.probes.tracing import TraceEvent
-from tfreuse.units import kib
 
 EXIT_FINDINGS = 3
 EXIT_BAD_INPUT = 2
@@ -40,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on-findings", action="store_true",
                         help=f"exit with status {EXIT_FINDINGS} if the script ran without error but "
                              "retraced or re-created variables")
-    parser.add_argument("command", nargs=argparse.REMAINDER,
+    parser.add_argument("script_command", metavar="command", nargs=argparse.REMAINDER,
                         help="the script's command line after `--`: python SCRIPT.py ARGS, "
                              "python -m MODULE ARGS, or SCRIPT.py ARGS")
 
@@ -97,6 +96,10 @@ def _short(path: str) -> str:
         return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
     except ValueError:
         return path
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2**20:.1f} MiB"
 
 
 def _chain(values: list[str]) -> str:
@@ -194,8 +197,8 @@ def summary(command: str, status: int, events: list[TraceEvent], creations: list
     lines += ["", f"variables: {len(creations)} created, {variable_findings} by a line that had "
                   "already created the same variable (name, shape, dtype) before"]
     lines += variable_lines
-    lines += ["", f"memory kept (RSS after a garbage collection): {kib(memory_before)} before the script, "
-                  f"{kib(memory_after)} after it ({kib(memory_after - memory_before)} more)"]
+    lines += ["", f"memory kept (RSS after a garbage collection): {_mib(memory_before)} before the script, "
+                  f"{_mib(memory_after)} after it ({memory_after - memory_before:+,d} bytes)"]
     findings = trace_findings + variable_findings
     lines += ["", f"findings: {findings}" + ("" if findings else " (nothing re-created)")]
     return "\n".join(lines), findings
@@ -208,7 +211,6 @@ def watch(command: list[str], fail_on_findings: bool = False) -> int:
     from tfreuse.probes.census import VariableWindow
     from tfreuse.probes.tracing import TraceLog
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up lines out of the summary
     with TraceLog() as traces, VariableWindow(sources=True) as variables:
         before = memory.retained_bytes()
         status = _run(kind, target, argv)
@@ -233,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tfreuse.errors import UserInputError
 
     try:
-        return watch(args.command, args.fail_on_findings)
+        return watch(args.script_command, args.fail_on_findings)
     except UserInputError as exc:
         print(f"tfreuse watch: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
