@@ -104,7 +104,6 @@ class ReuseGuard:
     def __enter__(self) -> "ReuseGuard":
         self._traces = TraceLog().__enter__()
         self._variables = VariableWindow(sources=True).__enter__()
-        self._memory_start = memory.retained_bytes()  # replaced at the first steady step, if steps are marked
         return self
 
     @property
