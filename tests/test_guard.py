@@ -195,6 +195,16 @@ def test_a_variable_created_inside_a_tf_function_names_the_line_in_the_function_
         ("variable", __file__, _marked_line("variable made while tracing"))]
 
 
+def test_an_optimizers_variables_are_put_on_the_optimizers_account():
+    weight = tf.Variable(tf.ones((3, 2)))
+    with ReuseGuard(warmup_steps=0, raise_on_findings=False) as guard:
+        with guard.step():
+            keras.optimizers.SGD(0.1, momentum=0.9, name="sgd_in_step").build([weight])
+    described = [finding.message.splitlines()[0] for finding in guard.findings]
+    assert "sgd_in_step/iteration () int64 of optimizer sgd_in_step (SGD)" in described
+    assert any(text.endswith("(3, 2) float32 of optimizer sgd_in_step (SGD)") for text in described)
+
+
 def test_limits_allow_what_they_say():
     x = tf.ones((2, 3))
     with ReuseGuard(warmup_steps=0, max_new_variables=2) as guard:

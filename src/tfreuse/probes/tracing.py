@@ -115,10 +115,9 @@ class TraceEvent:
 
 
 def _shape(spec) -> str:
-    dims = spec.shape.as_list() if spec.shape.rank is not None else None
-    if dims is None:
-        return "<unknown rank>"
-    return "(" + ", ".join("None" if d is None else str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+    from tfreuse.probes.census import format_shape
+
+    return format_shape(spec.shape.as_list()) if spec.shape.rank is not None else "<unknown rank>"
 
 
 @dataclasses.dataclass(frozen=True)
