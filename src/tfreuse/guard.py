@@ -30,8 +30,9 @@ from tfreuse.units import kib
 # Memory kept per step that counts as growth. RSS moves in pages and allocator arenas, so a step
 # that keeps nothing still reads a few KB up or down; a re-created Dense(64) layer kept alive by
 # a tf.function cache reads ~250 KB (FACTS.md).
-# Measured over the suite's reuse baselines, 5 steady steps each: 0-21 KiB per step (function
-# mode highest), against 120-1000 KiB per step for most re-creating variants.
+# Measured over the suite's scenarios, 5 steady steps each (RSS): reuse baselines 0-21 KiB per
+# step (function mode highest); re-creating variants 129-1010 KiB in function mode (one read
+# -307: the function cache keeps every old layer, the allocator moves), 0-124 KiB in eager mode.
 DEFAULT_RETAINED_BYTES_PER_STEP = 64 * 1024
 # One allocator arena grabbed in a single step reads as 128 KiB or more: with fewer steady steps
 # than this the figure is reported (`retained_per_step`) but not judged.
