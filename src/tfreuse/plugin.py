@@ -67,6 +67,9 @@ def _modes(raw: str | None) -> list[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tfreuse: a tfreuse benchmark case")
+    config.addinivalue_line(
+        "markers", "reuse_guard(warmup_steps=1, max_traces=0, max_new_variables=0, "
+                   "max_retained_bytes_per_step=65536): limits of the test's `reuse_guard` fixture")
     try:
         config.stash[_PROFILE] = resolve_profile(config.getoption("tfreuse_profile"))
         if config.getoption("tfreuse_devices"):
@@ -251,3 +254,22 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     info["gpu_warm_up"] = config.stash.get(_WARMED, {})
     info["rootdir"] = str(config.rootpath)  # benchmark fullnames are relative to it
     machine_info["tfreuse"] = info
+
+
+@pytest.fixture
+def reuse_guard(request: pytest.FixtureRequest):
+    """A `tfreuse.guard.ReuseGuard` around the test: wrap each step in `with reuse_guard.step():`.
+
+    The first step (`warmup_steps`) may build and trace; a later step that creates a tf.Variable
+    or traces a tf.function fails the test, naming the variable and the line that made it, or the
+    function and the argument that changed. Limits come from `@pytest.mark.reuse_guard(...)`.
+    """
+    from tfreuse.guard import ReuseGuard
+
+    marker = request.node.get_closest_marker("reuse_guard")
+    try:
+        guard = ReuseGuard(*(marker.args if marker else ()), **(marker.kwargs if marker else {}))
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(f"@pytest.mark.reuse_guard on {request.node.nodeid}: {exc}") from None
+    with guard:
+        yield guard

@@ -96,3 +96,10 @@ class MemoryWindow:
     def peak_delta(self) -> int:
         """Highest RSS sampled in the window minus the baseline taken just before it."""
         return max(self.samples, default=self.baseline) - self.baseline
+
+
+def retained_bytes() -> int:
+    """Memory the process keeps now, after a garbage collection: what the guard and `tfreuse watch`
+    compare between two moments (RSS today; the one call to point at a bytes-in-use probe)."""
+    gc.collect()
+    return rss_bytes()
