@@ -155,6 +155,11 @@ SCENARIO_FIELDS: tuple[Field, ...] = (
     Field("learning_retained", _NUM, "ratio",
           "Training scenarios: loss reduction of the variant divided by that of `shared` over the "
           "same steps from the same start; 1 keeps all learning, 0 throws it away.", nullable=True),
+    Field("optimizer_iterations", (int,), "steps",
+          "Training scenarios with a Keras optimizer: the step count of the optimizer the variant "
+          "ends with after `learning_steps` steps; fewer than `learning_steps` when the optimizer "
+          "(and its slot variables, e.g. Adam's moments) was re-created on the way.",
+          nullable=True),
     Field("frozen_weight_drift", _NUM, "-",
           "Transfer learning: largest absolute change of a frozen extractor weight since it was "
           "frozen (the pretrained values), after `learning_steps` steps; 0 when freezing held.",
