@@ -16,6 +16,10 @@ rate (three rates in turn).
 - `mitigated_gc_collect`: the same, after `gc.collect()` alone (the other advice: drop the old
   model and collect).
 
+The variable census cannot count `mitigated_clear_session`'s variables: `clear_session()`
+resets TensorFlow's default graph, and the census' variable creator scope with it, so that row's
+`variables_created` reads 0; `reinstantiated` makes the same variables per trial.
+
 Mode: only `function`, Keras' default (its train step runs as a tf.function). The loop around
 `fit` is Python in every mode; `run_eagerly=True` is a debugging setting, not the setting these
 reports describe, and `jit_compile=True` would add an XLA compile to each trial (~1 s here).

@@ -222,3 +222,19 @@ def test_a_paired_case_keeps_one_reference_per_round_whenever_it_stops():
     record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PRECISE_PROFILE)
     assert len(record["shared_samples_s"]) == len(bench.stats.stats.data) == record["measured_steps"]
     assert PRECISE_PROFILE.min_rounds <= record["measured_steps"] <= PRECISE_PROFILE.rounds
+
+
+def test_first_line_sees_through_keras_call_wrapper_inside_and_outside_tf_function():
+    import keras
+
+    from tfreuse.errors import first_line
+
+    class AssignsInCall(keras.layers.Layer):
+        def call(self, x):
+            self.dense = keras.layers.Dense(2)
+            return self.dense(x)
+
+    for call in (AssignsInCall(), tf.function(AssignsInCall())):
+        with pytest.raises(ValueError) as raised:
+            call(tf.ones((1, 3)))
+        assert first_line(raised.value).startswith("You cannot add new elements of state")
