@@ -175,6 +175,10 @@ _THING = {
     "layers_in_call": "the sub-layers inside call()",
 }
 _MODE = {"eager": "in eager mode", "function": "inside tf.function", "jit": "under XLA"}
+# Where the mode is Keras' own setting for fit/predict/train_on_batch (scenarios.keras_models).
+_KERAS_MODE = {"eager": "with run_eagerly=True", "function": "in Keras' default (tf.function) mode",
+               "jit": "with jit_compile=True"}
+_KERAS_MODE_SCENARIOS = ("model_in_loop", "predict_in_loop", "recompile_in_loop")
 
 
 def _bytes(value: float) -> str:
@@ -203,7 +207,8 @@ def headline(row: pd.Series) -> str:
     verb = _VERB.get(row["variant"], f"the {row['variant']} variant").format(
         thing=_THING.get(row["scenario"], "the layer"))
     costs = "still costs" if is_fix(row["variant"]) else "costs"
-    text = (f"{verb[0].upper()}{verb[1:]} {_MODE.get(row['mode'], row['mode'])} {costs} "
+    modes = _KERAS_MODE if row["scenario"] in _KERAS_MODE_SCENARIOS else _MODE
+    text = (f"{verb[0].upper()}{verb[1:]} {modes.get(row['mode'], row['mode'])} {costs} "
             f"{row['ratio']:.1f}x the shared step time")
     if np.isfinite(row.get("ratio_ci_low", np.nan)):
         text += f" (95% CI {row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})"
