@@ -28,7 +28,7 @@ import tensorflow as tf
 from tfreuse.harness import Scenario, Step, benchmark_test
 from tfreuse.scenarios.keras_models import keras_execution, mean_squared_error, mlp, regression
 
-LEARNING_RATE = 0.1
+LEARNING_RATE = 0.2
 
 
 def _adam():
@@ -50,7 +50,7 @@ class RecompileInLoop(Scenario):
                 "mitigated_optimizer_once")
     modes = ("eager", "function")
     sizes = {"small": {"rows": 64, "features": 16, "hidden": 32, "outputs": 4}}
-    learning_steps = 10
+    learning_steps = 5
 
     @staticmethod
     def _model(ctx):
