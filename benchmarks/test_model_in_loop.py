@@ -22,7 +22,7 @@ resets TensorFlow's default graph, and the census' variable creator scope with i
 
 Mode: only `function`, Keras' default (its train step runs as a tf.function). The loop around
 `fit` is Python in every mode; `run_eagerly=True` is a debugging setting, not the setting these
-reports describe, and `jit_compile=True` would add an XLA compile to each trial (~1 s here).
+reports describe, and `jit_compile=True` would add an XLA compile to every trial.
 """
 
 import gc

@@ -155,6 +155,7 @@ _VERB = {
     "optimizer_per_step": "creating a new optimizer every step of a custom loop",
     "load_model_per_request": "calling keras.models.load_model for every request",
     "load_weights_per_request": "building the model and loading its weights for every request",
+    "assigned_in_call": "assigning new sub-layers to attributes inside call()",
     # Fixes (see `is_fix`): worded so that "still costs" reads right.
     "mitigated_clear_session": "a new model per trial after keras.backend.clear_session()",
     "mitigated_gc_collect": "a new model per trial after gc.collect()",
