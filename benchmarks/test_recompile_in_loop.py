@@ -18,8 +18,10 @@ One step is one Adam step of a 2-layer MLP on one 64-row batch.
 Every variant is trained `learning_steps` steps from the same start: `learning_retained` and
 `optimizer_iterations` (the step count of the optimizer a variant ends with) show what a new
 optimizer throws away: at this learning rate a fresh Adam's first step (about `lr * sign(g)` per
-weight) never shrinks, so the loss stops falling where the shared Adam's keeps going. Modes: Keras' `run_eagerly=True` (`eager`) and its default (`function`),
-`Context.compile`'s for the custom loop; not `jit`: every retrace would be an XLA compile too.
+weight) never shrinks, so the loss stops falling where the shared Adam's keeps going.
+
+Modes: Keras' `run_eagerly=True` (`eager`) and its default (`function`), `Context.compile`'s for
+the custom loop; not `jit`: every retrace would be an XLA compile too.
 """
 
 import keras

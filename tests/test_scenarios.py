@@ -183,14 +183,16 @@ class TestPythonScalarArgs:
     scenario = test_python_scalar_args.PythonScalarArgs()
 
     @pytest.mark.parametrize("mode", ["function", "jit"])
-    @pytest.mark.parametrize("variant", ["python_scalar", "mitigated_scalar_reduce_retracing", "changing_shape"])
+    @pytest.mark.parametrize("variant", ["python_scalar", "mitigated_scalar_reduce_retracing",
+                                         "changing_shape"])
     def test_a_new_python_value_or_shape_traces_once_per_step(self, variant, mode):
         record = run_once(self.scenario, variant, mode)
         assert record["trace_events"] == record["tracing_cache_delta"] == PROFILE.rounds
         assert record["traces_per_step"] == 1.0
 
     @pytest.mark.parametrize("variant", ["shared", "mitigated_scalar_as_variable",
-                                         "mitigated_shape_input_signature", "mitigated_shape_reduce_retracing"])
+                                         "mitigated_shape_input_signature",
+                                         "mitigated_shape_reduce_retracing"])
     def test_a_tensor_a_variable_a_signature_or_a_generalised_shape_trace_no_more(self, variant):
         assert run_once(self.scenario, variant, "function")["trace_events"] == 0
 
@@ -230,7 +232,8 @@ class TestRecompileInLoop:
 
     def test_recompiling_and_a_new_optimizer_lose_the_same_learning(self):
         recompiled = run_once(self.scenario, "recompiled", "eager")["learning_retained"]
-        assert run_once(self.scenario, "optimizer_per_step", "eager")["learning_retained"] == pytest.approx(recompiled, rel=1e-4)
+        custom_loop = run_once(self.scenario, "optimizer_per_step", "eager")["learning_retained"]
+        assert custom_loop == pytest.approx(recompiled, rel=1e-4)
 
     @pytest.mark.parametrize("variant, traces_per_step", [("recompiled", 2), ("mitigated_same_optimizer", 1)])
     def test_every_compile_traces_a_new_train_function(self, variant, traces_per_step):

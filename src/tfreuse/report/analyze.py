@@ -234,7 +234,8 @@ def headlines(analyzed: pd.DataFrame, per_scenario: int = 1) -> list[str]:
     for (machine, scenario), group in measured[~fixes].groupby(["machine", "scenario"], sort=True):
         for _, row in group.sort_values("ratio", ascending=False).head(per_scenario).iterrows():
             sentences.append(headline(row))
-        scenario_fixes = measured[fixes & (measured["machine"] == machine) & (measured["scenario"] == scenario)]
+        here = (measured["machine"] == machine) & (measured["scenario"] == scenario)
+        scenario_fixes = measured[fixes & here]
         for _, row in scenario_fixes.sort_values("ratio", ascending=False).iterrows():
             if _not_fixed(row):
                 sentences.append(headline(row))
