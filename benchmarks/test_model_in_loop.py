@@ -31,7 +31,7 @@ import itertools
 import keras
 
 from tfreuse.harness import Scenario, Step, benchmark_test
-from tfreuse.layers import build_with_initializers, reinitialize
+from tfreuse.layers import make_redrawable, reinitialize
 from tfreuse.scenarios.keras_models import keras_execution, mlp, regression
 from tfreuse.scenarios.layer_reuse import param_bytes
 
@@ -59,8 +59,8 @@ class ModelInLoop(Scenario):
         """One model; each trial re-draws its weights and sets the learning rate, then fits."""
         x, y = regression(ctx.params)
         rates = itertools.cycle(LEARNING_RATES)
-        model = self._compiled(ctx, ctx.trace_counter(), next(rates))
-        weights = build_with_initializers(model, (x,))
+        counter = ctx.trace_counter()
+        model, weights = make_redrawable(lambda: self._compiled(ctx, counter, next(rates)), (x,))
 
         def trial():
             reinitialize(weights)

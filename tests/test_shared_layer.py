@@ -83,7 +83,7 @@ def test_reinitialize_keeps_the_scale_a_layer_gave_its_initializer():
     assert scale_after == pytest.approx(scale_before, rel=0.15, abs=1e-6)
 
 
-def test_weights_built_before_are_found_through_the_config():
+def test_weights_built_before_are_found_through_a_copy():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     pairs = build_with_initializers(model, (tf.ones((1, 3)),))
     assert [type(i).__name__ for _, i in pairs] == ["GlorotUniform", "Zeros"]

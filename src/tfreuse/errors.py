@@ -30,3 +30,10 @@ def first_line(exc: BaseException) -> str:
     if _KERAS_CALL_WRAPPER.match(lines[0]) and len(lines) > 1:
         return lines[1]
     return lines[0]
+
+
+class VariantUnavailable(Exception):
+    """A variant that cannot run for this layer or model; the message is the one-line reason.
+
+    The harness records it as `outcome: error` in the case's row, so the other cases still run.
+    """

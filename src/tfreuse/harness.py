@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Mapping
 
 from tfreuse import conditions, devices, schema
-from tfreuse.errors import first_line
+from tfreuse.errors import VariantUnavailable, first_line
 from tfreuse.pairing import SharedReference
 from tfreuse.precision import PLANNED, EnoughRounds, StoppingRule
 from tfreuse.probes.census import VariableWindow
@@ -100,7 +100,9 @@ class Scenario:
     """Base of every scenario: declares its axes; subclasses add one method per variant.
 
     `expected_errors` maps (variant, mode) to the exception TensorFlow raises for it: such a
-    variant is recorded with `outcome: error` (a finding), any other exception fails the test.
+    variant is recorded with `outcome: error` (a finding), as is a `VariantUnavailable` raised by
+    any variant (one that cannot run for this layer, with the reason); any other exception fails
+    the test.
     `skips` maps (variant, mode) to the reason that combination is not run.
     A training scenario sets `learning_steps`: each variant and `shared` are then trained that many
     steps from the same start, and the loss reductions compared (`learning_retained`).
@@ -334,13 +336,15 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                 started = time.perf_counter()
                 timed_step()
         except Exception as exc:  # noqa: BLE001 - recorded below or re-raised
-            if expected is None or not isinstance(exc, expected):
+            refusal = expected if expected is not None and isinstance(exc, expected) else (
+                VariantUnavailable if isinstance(exc, VariantUnavailable) else None)
+            if refusal is None:
                 raise
             refusal_s = time.perf_counter() - started
             record.update(outcome="error", error_type=type(exc).__name__,
                           error_message=first_line(exc), first_step_s=refusal_s)
             # One timed attempt, so the refusal still has a row in the JSON next to its siblings.
-            benchmark.pedantic(_attempt, args=(scenario, case, params, profile, expected),
+            benchmark.pedantic(_attempt, args=(scenario, case, params, profile, refusal),
                                rounds=1, iterations=1)
         else:
             record["first_step_s"] = time.perf_counter() - started
@@ -358,7 +362,9 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             record.update(_stability(benchmark))
             record.update(step.figures())
             if scenario.learning_steps:
-                record.update(_learning_figures(scenario, ctx))
+                # Op determinism on for the learning runs only (so they repeat on GPU), never while timing.
+                with conditions.deterministic_ops() as deterministic:
+                    record.update(_learning_figures(scenario, ctx), learning_deterministic_ops=deterministic)
 
     schema.validate(record)
     benchmark.extra_info.update(record)

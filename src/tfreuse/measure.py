@@ -126,10 +126,13 @@ def run(target: str, shape: tuple[int, ...], output: Path, train: bool = False,
     import pytest
 
     from tfreuse.atomic import atomic_write
+    from tfreuse.conditions import apply_thread_settings
 
     if output.exists():
         raise MeasureError(f"{output} already exists; name another file with -o")
-    check_factory(target, load_factory(target), shape)
+    factory = load_factory(target)
+    apply_thread_settings()  # before checking the factory starts TensorFlow, so the run gets them
+    check_factory(target, factory, shape)
     module, attribute, args, kwargs = parse_target(target)
     name = re.sub(r"\W+", "_", attribute).strip("_").lower() or "layer"
     with tempfile.TemporaryDirectory(prefix="tfreuse-measure-") as folder:

@@ -39,7 +39,7 @@ FIELDS: tuple[Field, ...] = (
     Field("size", (str,), "-", "Size name of the scenario, e.g. `small`, `large`."),
     Field("size_params", (dict,), "-", "The concrete dimensions behind `size` (batch, units, ...)."),
     Field("profile", (str,), "-", "Profile that set rounds, warm-up and the time budget."),
-    Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant."),
+    Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant or it cannot run for this layer (the message says why)."),
     Field("error_type", (str,), "-", "Exception class when outcome is `error`.", nullable=True),
     Field("error_message", (str,), "-", "First line of the exception message.", nullable=True),
     Field(
@@ -155,6 +155,10 @@ SCENARIO_FIELDS: tuple[Field, ...] = (
     Field("learning_retained", _NUM, "ratio",
           "Training scenarios: loss reduction of the variant divided by that of `shared` over the "
           "same steps from the same start; 1 keeps all learning, 0 throws it away.", nullable=True),
+    Field("learning_deterministic_ops", (bool,), "-",
+          "Training scenarios: TensorFlow's op determinism was on while the learning figures were "
+          "made (turned on for those runs only, never for the timed rounds), so they repeat "
+          "between GPU runs."),
     Field("optimizer_iterations", (int,), "steps",
           "Training scenarios with a Keras optimizer: the step count of the optimizer the variant "
           "ends with after `learning_steps` steps; fewer than `learning_steps` when the optimizer "
