@@ -310,3 +310,19 @@ def test_every_gpu_step_is_followed_by_a_wait_on_that_gpu_only(monkeypatch):
     steps = 1 + PROFILE.warmup_steps + PROFILE.rounds
     assert log == ["step", "sync device:GPU:1", "async_wait"] * steps
     assert record["device"] == "GPU:1" and record["measured_steps"] == PROFILE.rounds
+
+
+def test_first_line_sees_through_keras_call_wrapper_inside_and_outside_tf_function():
+    import keras
+
+    from tfreuse.errors import first_line
+
+    class AssignsInCall(keras.layers.Layer):
+        def call(self, x):
+            self.dense = keras.layers.Dense(2)
+            return self.dense(x)
+
+    for call in (AssignsInCall(), tf.function(AssignsInCall())):
+        with pytest.raises(ValueError) as raised:
+            call(tf.ones((1, 3)))
+        assert first_line(raised.value).startswith("You cannot add new elements of state")

@@ -25,7 +25,7 @@ from tfreuse.pairing import SharedReference
 from tfreuse.precision import PLANNED, EnoughRounds, StoppingRule
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import MemoryWindow, sampling_interval
-from tfreuse.probes.tracing import CountedFunction, TraceWindow
+from tfreuse.probes.tracing import CountedFunction, TraceCounter, TraceWindow
 from tfreuse.profiles import Profile
 
 MODES = ("eager", "function", "jit")
@@ -55,7 +55,7 @@ class Context:
     case: Case
     params: Mapping[str, Any]
     profile: Profile
-    functions: list[CountedFunction] = field(default_factory=list)
+    functions: list[CountedFunction | TraceCounter] = field(default_factory=list)
 
     @property
     def mode(self) -> str:
@@ -70,6 +70,13 @@ class Context:
         function = CountedFunction(body, **options)
         self.functions.append(function)
         return function
+
+    def trace_counter(self) -> TraceCounter:
+        """A counter whose `count()`, called in a body that Keras or the step itself turns into a
+        tf.function, adds that body's traces to this case's trace figures."""
+        counter = TraceCounter()
+        self.functions.append(counter)
+        return counter
 
 
 @dataclass

@@ -159,6 +159,11 @@ SCENARIO_FIELDS: tuple[Field, ...] = (
           "Training scenarios: TensorFlow's op determinism was on while the learning figures were "
           "made (turned on for those runs only, never for the timed rounds), so they repeat "
           "between GPU runs."),
+    Field("optimizer_iterations", (int,), "steps",
+          "Training scenarios with a Keras optimizer: the step count of the optimizer the variant "
+          "ends with after `learning_steps` steps; fewer than `learning_steps` when the optimizer "
+          "(and its slot variables, e.g. Adam's moments) was re-created on the way.",
+          nullable=True),
     Field("frozen_weight_drift", _NUM, "-",
           "Transfer learning: largest absolute change of a frozen extractor weight since it was "
           "frozen (the pretrained values), after `learning_steps` steps; 0 when freezing held.",

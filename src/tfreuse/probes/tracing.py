@@ -63,6 +63,28 @@ class TraceWindow:
         self.cache_delta = cache - self._start[1]
 
 
+class TraceCounter:
+    """Counts traces of functions a scenario does not compile through the harness.
+
+    Keras makes its own tf.functions for `fit` and `predict`, and some scenarios create a new
+    tf.function every step; neither can be a CountedFunction held by the harness (holding every
+    new function would keep it alive). Their traced body calls `count()`, which counts only while
+    TensorFlow traces (not in eager execution). No cache to read: `cache_size` stays 0.
+    """
+
+    cache_size = 0
+
+    def __init__(self):
+        self.trace_events = 0
+
+    def count(self) -> None:
+        """Count one trace if called while TensorFlow is tracing a graph."""
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            self.trace_events += 1
+
+
 # --- Every trace in the process, and what changed since the function's previous one -------------
 
 @dataclasses.dataclass(frozen=True)
