@@ -222,3 +222,34 @@ def test_a_paired_case_keeps_one_reference_per_round_whenever_it_stops():
     record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PRECISE_PROFILE)
     assert len(record["shared_samples_s"]) == len(bench.stats.stats.data) == record["measured_steps"]
     assert PRECISE_PROFILE.min_rounds <= record["measured_steps"] <= PRECISE_PROFILE.rounds
+
+
+def test_memory_window_counts_per_step_whatever_the_timed_rounds():
+    _, record = _run("retracing", "function")
+    assert record["memory_window_steps"] == PROFILE.memory_steps
+    assert record["cache_entries_per_step"] == 1.0  # a new Python scalar each step: one entry kept
+    assert (record["variables_created_per_step"], record["variables_alive_per_step"]) == (0.0, 0.0)
+    assert record["retained_unavailable"] is None
+    parts = [record[f"retained_{name}_bytes_per_step"] for name in ("native_heap", "python_heap", "allocator")]
+    assert record["retained_bytes_per_step"] == pytest.approx(sum(p for p in parts if p is not None), abs=0.2)
+    assert record["retained_components"].startswith("native heap + pymalloc")
+
+
+def test_a_shared_step_keeps_no_cache_entries():
+    _, record = _run("shared", "function")
+    assert record["cache_entries_per_step"] == 0.0
+
+
+def test_a_refused_variant_has_no_retained_figure_and_says_why():
+    _, record = _run("refused", "function")
+    assert record["retained_bytes_per_step"] is None and record["memory_window_steps"] == 0
+    assert record["retained_unavailable"] == "not measured: TensorFlow refused the variant"
+
+
+def test_memory_window_is_as_long_as_the_profile_allows():
+    profile = Profile("test", rounds=5, min_rounds=5, warmup_steps=1, phase_seconds=1,
+                      memory_steps=40, memory_min_steps=10, memory_seconds=4.0)
+    assert profile.memory_window_steps(0.001) == 40
+    assert profile.memory_window_steps(0.2) == 20
+    assert profile.memory_window_steps(2.0) == 10
+    assert profile.memory_window_steps(0.0) == 40
