@@ -95,3 +95,15 @@ def test_a_reference_far_from_shareds_own_median_is_flagged_shifted():
     assert analyzed["reference_shift"].round(6).to_dict() == pytest.approx(
         {"shared": np.nan, "steady": 0.1, "slow_spell": 0.5}, nan_ok=True)
     assert analyzed["shifted"].to_dict() == {"shared": False, "steady": False, "slow_spell": True}
+
+
+def test_headline_gives_the_bytes_retained_per_step_not_rss_growth():
+    rng = np.random.default_rng(4)
+    shared = 1.0 + 0.01 * rng.standard_normal(20)
+    rows = _rows({"shared": shared, "reinstantiated": 3 * shared})
+    rows["rss_growth_per_step_bytes"] = [0.0, 0.0]  # RSS: the allocator had free pages left
+    rows["retained_bytes_per_step"] = [100.0, 256_000.0]
+    sentence = headlines(add_stability(add_ratios(rows)))[0]
+    assert "keeps 256.0 KB of memory per step" in sentence
+    rows["retained_bytes_per_step"] = [None, None]  # results from before the memory window
+    assert "memory" not in headlines(add_stability(add_ratios(rows)))[0]
