@@ -49,3 +49,25 @@ def test_described_conditions_name_policy_threads_and_seed(monkeypatch):
     assert conditions.describe(seed=3)["intra_op_threads_source"] == conditions.INTRA_OP_DEFAULT_NOTE
     monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", "1")
     assert conditions.describe(seed=3)["intra_op_threads_source"] == "TFREUSE_INTRA_OP_THREADS"
+
+
+def test_op_determinism_is_on_inside_the_block_and_off_again_after():
+    from tensorflow.python.framework import config as tf_config
+
+    assert not tf_config.is_op_determinism_enabled()
+    with conditions.deterministic_ops() as deterministic:
+        assert deterministic is True and tf_config.is_op_determinism_enabled()
+    assert not tf_config.is_op_determinism_enabled()
+
+
+def test_op_determinism_already_on_is_left_on():
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    tf.config.experimental.enable_op_determinism()
+    try:
+        with conditions.deterministic_ops():
+            pass
+        assert tf_config.is_op_determinism_enabled()
+    finally:
+        tf_config.disable_op_determinism()

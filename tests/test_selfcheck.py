@@ -162,3 +162,42 @@ def test_retained_bytes_agree_within_10_percent_or_16_kb_per_step(tmp_path, kept
     deltas = selfcheck.order_deltas(selfcheck._analyzed(first), selfcheck._analyzed(second))
     memory = deltas[deltas["figure"] == "retained_bytes_per_step"]
     assert len(memory) and bool(memory["agree"].all()) == agree
+
+
+def test_a_gpu_runs_device_wait_is_shown_beside_its_overhead(tmp_path):
+    with_wait = {**OVERHEAD, "case": "shared_layer[shared-function-GPU:0-small]", "device_wait_s": 1.2e-5}
+    runs = [_run(tmp_path, "q.json", overhead=with_wait), _run(tmp_path, "r.json")]
+    checks, _ = selfcheck.evaluate(runs[0], runs[1], [], None)
+    gpu = next(c for c in checks if c.name.startswith("harness overhead"))
+    assert "the device wait 12 us, included" in gpu.measured
+    checks, _ = selfcheck.evaluate(runs[1], runs[0], [], None)
+    assert "device wait" not in next(c for c in checks if c.name.startswith("harness overhead")).measured
+
+
+def test_every_run_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(command, env, **kwargs):
+        seen.update(env)
+        return type("Completed", (), {"returncode": 0})()
+
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    monkeypatch.setattr(selfcheck.subprocess, "run", fake_run)
+    selfcheck.run_suite(["suite"], "smoke", "default", tmp_path / "out.json")
+    assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["TF_CPP_MIN_LOG_LEVEL"] == "2"
+
+
+def test_an_isolated_case_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
+    from tfreuse import isolation
+
+    seen = {}
+
+    def fake_run(command, env, **kwargs):
+        seen.update(env)
+        return type("Completed", (), {"returncode": 1, "stdout": "failed"})()
+
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    monkeypatch.setattr(isolation.subprocess, "run", fake_run)
+    with pytest.raises(RuntimeError, match="isolated run of t.py::x failed: failed"):
+        isolation.figures_from_fresh_process("t.py::x", tmp_path, "smoke", "GPU:0", {})
+    assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and isolation.RECORD_ENV in seen

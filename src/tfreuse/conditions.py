@@ -9,8 +9,10 @@ run's machine_info, with oneDNN and allocator settings as the environment had th
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+from typing import Iterator
 
 from tfreuse.errors import UserInputError
 
@@ -84,6 +86,30 @@ def prepare_case(seed: int) -> None:
     gc.collect()
     gc.freeze()
     keras.utils.set_random_seed(seed)
+
+
+@contextlib.contextmanager
+def deterministic_ops() -> Iterator[bool]:
+    """TensorFlow's op determinism on inside the block, as it was after; yields True.
+
+    It is one process-wide flag, read as kernels run (GPU reductions, cuDNN algorithm choice):
+    on for the learning runs so their losses repeat between GPU runs, off again before any
+    timed step, where it would slow the kernels measured. `disable_op_determinism` and
+    `is_op_determinism_enabled` are not exported (TF 2.9-2.21 keep them in
+    `tensorflow.python.framework.config`). Left on when it was already (e.g. TF_DETERMINISTIC_OPS=1).
+    A choice a kernel caches per shape (cuDNN convolution autotuning) may outlive the block; no
+    tfreuse scenario has a convolution.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    was_enabled = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield True
+    finally:
+        if not was_enabled:
+            tf_config.disable_op_determinism()
 
 
 def describe(seed: int) -> dict:

@@ -407,7 +407,9 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             record.update(_retained_memory(timed_step, ctx, step_seconds, measured))
             record.update(step.figures())
             if scenario.learning_steps:
-                record.update(_learning_figures(scenario, ctx))
+                # Op determinism on for the learning runs only (so they repeat on GPU), never while timing.
+                with conditions.deterministic_ops() as deterministic:
+                    record.update(_learning_figures(scenario, ctx), learning_deterministic_ops=deterministic)
 
     schema.validate(record)
     benchmark.extra_info.update(record)

@@ -21,6 +21,7 @@ _DEVICES = pytest.StashKey[list]()
 _USED = pytest.StashKey[bool]()
 _SHARED_MEDIANS = pytest.StashKey[list]()
 _OVERHEAD = pytest.StashKey[dict]()
+_WARMED = pytest.StashKey[dict]()
 ORDERS = ("default", "reversed")
 
 DEFAULT_MODES = "eager,function"
@@ -92,7 +93,23 @@ def _device_choices(config: pytest.Config) -> list[devices.DeviceChoice]:
         config.stash[_DEVICES] = devices.select_devices(
             config.getoption("tfreuse_devices"), devices.visible_devices()
         )
+        devices.warn_without_growth(devices.memory_growth(),
+                                    [choice.name for choice in config.stash[_DEVICES]])
     return config.stash[_DEVICES]
+
+
+def _warm_gpus(config: pytest.Config) -> dict:
+    """Warm each selected GPU once, before the session's first case; what it took, by device.
+
+    A GPU's one-time start-up would otherwise land in the first case's `first_step_s`. With it,
+    the fixed cost of the per-step device wait (`devices.wait_cost`), for machine_info.
+    """
+    if _WARMED not in config.stash:
+        config.stash[_WARMED] = {
+            choice.name: {**devices.warm_up(choice.name), "wait_s": devices.wait_cost(choice.name)}
+            for choice in _device_choices(config) if choice.skip_reason is None and devices.is_gpu(choice.name)
+        }
+    return config.stash[_WARMED]
 
 
 def _param(case: Case, reason: str | None):
@@ -141,6 +158,7 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
     from tfreuse.harness import run_case
 
     def run(scenario, case: Case) -> dict:
+        _warm_gpus(request.config)
         record = run_case(benchmark, scenario, case, tfreuse_profile)
         if isolation.hand_back(record):  # this process is the fresh one of an isolated case
             return record
@@ -197,7 +215,7 @@ def _harness_overhead(config: pytest.Config) -> dict | None:
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    """Add TensorFlow, CPU/GPU identity, conditions, harness overhead and the machine label.
+    """Add TensorFlow, CPU/GPU identity, conditions, harness overhead, GPU warm-up and the label.
 
     Only for runs that had a tfreuse benchmark; pytest-benchmark calls this once, when it saves.
     """
@@ -211,5 +229,6 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     info["profile"] = profile.as_dict()
     info["conditions"] = {**describe(profile.seed), "order": config.getoption("tfreuse_order") or "default"}
     info["harness_overhead"] = _harness_overhead(config)
+    info["gpu_warm_up"] = config.stash.get(_WARMED, {})
     info["rootdir"] = str(config.rootpath)  # benchmark fullnames are relative to it
     machine_info["tfreuse"] = info

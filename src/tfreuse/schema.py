@@ -219,6 +219,10 @@ SCENARIO_FIELDS: tuple[Field, ...] = (
     Field("learning_retained", _NUM, "ratio",
           "Training scenarios: loss reduction of the variant divided by that of `shared` over the "
           "same steps from the same start; 1 keeps all learning, 0 throws it away.", nullable=True),
+    Field("learning_deterministic_ops", (bool,), "-",
+          "Training scenarios: TensorFlow's op determinism was on while the learning figures were "
+          "made (turned on for those runs only, never for the timed rounds), so they repeat "
+          "between GPU runs."),
     Field("frozen_weight_drift", _NUM, "-",
           "Transfer learning: largest absolute change of a frozen extractor weight since it was "
           "frozen (the pretrained values), after `learning_steps` steps; 0 when freezing held.",

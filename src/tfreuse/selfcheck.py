@@ -12,7 +12,6 @@ Each run is a fresh `python -m pytest` process over the benchmarks, whose JSON i
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfreuse.devices import child_environment
 from tfreuse.overhead import LIMIT
 
 QUICK_SECONDS = 60.0
@@ -101,7 +101,7 @@ def run_suite(targets: list[str], profile: str, order: str, output: Path,
                "--tfreuse-profile", profile, "--tfreuse-order", order,
                "--benchmark-json", str(output), *extra]
     started = time.perf_counter()
-    status = subprocess.run(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=cwd,
+    status = subprocess.run(command, env=child_environment({"TF_CPP_MIN_LOG_LEVEL": "2"}), cwd=cwd,
                             stdout=subprocess.DEVNULL, check=False).returncode
     return time.perf_counter() - started, status
 
@@ -155,7 +155,9 @@ def evaluate(quick: Path, reversed_quick: Path, full_runs: list[Path], quick_sec
             f"harness overhead on {measured['case']} ({path.name})", f"< {_percent(LIMIT)}",
             f"{_percent(measured['overhead'])} [{_percent(measured['overhead_ci_low'])}, "
             f"{_percent(measured['overhead_ci_high'])}]; an RSS read "
-            f"{1e6 * measured['rss_sample_s']:.0f} us", measured["overhead"] < LIMIT))
+            f"{1e6 * measured['rss_sample_s']:.0f} us"
+            + (f"; the device wait {1e6 * measured['device_wait_s']:.0f} us, included"
+               if measured.get("device_wait_s") else ""), measured["overhead"] < LIMIT))
     deltas = order_deltas(_analyzed(quick), _analyzed(reversed_quick))
     exact = deltas[deltas["figure"].isin(EXACT_FIGURES)]
     memory = deltas[deltas["figure"].isin(MEMORY_FIGURES)]
