@@ -153,7 +153,8 @@ def python_heap_bytes() -> int | None:
     dump = getattr(sys, "_debugmallocstats", None)
     if dump is None:
         return None
-    # The statistics go to C's stderr: point file descriptor 2 at a temporary file meanwhile.
+    # The statistics go to C's stderr: point file descriptor 2 at a temporary file meanwhile
+    # (what another thread writes to stderr in that half-millisecond is lost with them).
     with tempfile.TemporaryFile() as captured:
         sys.stderr.flush()
         saved = os.dup(2)
