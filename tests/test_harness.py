@@ -224,6 +224,37 @@ def test_a_paired_case_keeps_one_reference_per_round_whenever_it_stops():
     assert PRECISE_PROFILE.min_rounds <= record["measured_steps"] <= PRECISE_PROFILE.rounds
 
 
+def test_memory_window_counts_per_step_whatever_the_timed_rounds():
+    _, record = _run("retracing", "function")
+    assert record["memory_window_steps"] == PROFILE.memory_steps
+    assert record["cache_entries_per_step"] == 1.0  # a new Python scalar each step: one entry kept
+    assert (record["variables_created_per_step"], record["variables_alive_per_step"]) == (0.0, 0.0)
+    assert record["retained_unavailable"] is None
+    parts = [record[f"retained_{name}_bytes_per_step"] for name in ("native_heap", "python_heap", "allocator")]
+    assert record["retained_bytes_per_step"] == pytest.approx(sum(p for p in parts if p is not None), abs=0.2)
+    assert record["retained_components"].startswith("native heap + pymalloc")
+
+
+def test_a_shared_step_keeps_no_cache_entries():
+    _, record = _run("shared", "function")
+    assert record["cache_entries_per_step"] == 0.0
+
+
+def test_a_refused_variant_has_no_retained_figure_and_says_why():
+    _, record = _run("refused", "function")
+    assert record["retained_bytes_per_step"] is None and record["memory_window_steps"] == 0
+    assert record["retained_unavailable"] == "not measured: TensorFlow refused the variant"
+
+
+def test_memory_window_is_as_long_as_the_profile_allows():
+    profile = Profile("test", rounds=5, min_rounds=5, warmup_steps=1, phase_seconds=1,
+                      memory_steps=40, memory_min_steps=10, memory_seconds=4.0)
+    assert profile.memory_window_steps(0.001) == 40
+    assert profile.memory_window_steps(0.2) == 20
+    assert profile.memory_window_steps(2.0) == 10
+    assert profile.memory_window_steps(0.0) == 40
+
+
 class Learner(Scenario):
     """A one-weight SGD step that notes whether op determinism was on each time it ran."""
 
@@ -252,7 +283,7 @@ def test_learning_runs_with_op_determinism_and_timed_steps_without():
 
     scenario = Learner()
     record = run_case(FakeBenchmark(), scenario, Case("learner", "shared", "eager", "CPU:0", "tiny"), PROFILE)
-    timed = 1 + PROFILE.warmup_steps + PROFILE.rounds
+    timed = 1 + PROFILE.warmup_steps + PROFILE.rounds + record["memory_window_steps"]
     assert scenario.determinism_seen == [False] * timed + [True] * Learner.learning_steps
     assert record["learning_deterministic_ops"] is True
     assert not tf_config.is_op_determinism_enabled()
@@ -307,7 +338,7 @@ def test_every_gpu_step_is_followed_by_a_wait_on_that_gpu_only(monkeypatch):
     bench = FakeBenchmark()
     # GPU:1 is absent here: TensorFlow soft-places the ops on the CPU, the harness still waits on GPU:1.
     record = run_case(bench, Logged(log), Case("logged", "shared", "eager", "GPU:1", "tiny"), PROFILE)
-    steps = 1 + PROFILE.warmup_steps + PROFILE.rounds
+    steps = 1 + PROFILE.warmup_steps + PROFILE.rounds + record["memory_window_steps"]
     assert log == ["step", "sync device:GPU:1", "async_wait"] * steps
     assert record["device"] == "GPU:1" and record["measured_steps"] == PROFILE.rounds
 

@@ -116,3 +116,15 @@ def test_fixes_are_never_the_headline_but_a_fix_that_did_not_fix_is_named():
                                           ("shared", False)])
 def test_fixes_are_mitigated_or_mitigated_something(variant, fix):
     assert is_fix(variant) is fix
+
+
+def test_headline_gives_the_bytes_retained_per_step_not_rss_growth():
+    rng = np.random.default_rng(4)
+    shared = 1.0 + 0.01 * rng.standard_normal(20)
+    rows = _rows({"shared": shared, "reinstantiated": 3 * shared})
+    rows["rss_growth_per_step_bytes"] = [0.0, 0.0]  # RSS: the allocator had free pages left
+    rows["retained_bytes_per_step"] = [100.0, 256_000.0]
+    sentence = headlines(add_stability(add_ratios(rows)))[0]
+    assert "keeps 256.0 KB of memory per step" in sentence
+    rows["retained_bytes_per_step"] = [None, None]  # results from before the memory window
+    assert "memory" not in headlines(add_stability(add_ratios(rows)))[0]

@@ -10,7 +10,9 @@ returns a zero-argument callable). The harness runs it on one device in one mode
    sets a target: `tfreuse.precision`), while the probes count traces, variables and RSS growth
    over the same rounds; in a paired profile, the same situation's `shared` step is timed
    before each round (`tfreuse.pairing`), so each round has a ratio of its own;
-4. writes every figure into `benchmark.extra_info` under the documented schema.
+4. runs an untimed memory window of its own: bytes retained per step (bytes in use after a
+   gc.collect(), read after every step), cache entries and live variables per step;
+5. writes every figure into `benchmark.extra_info` under the documented schema.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tfreuse.errors import VariantUnavailable, first_line
 from tfreuse.pairing import SharedReference
 from tfreuse.precision import PLANNED, EnoughRounds, StoppingRule
 from tfreuse.probes.census import VariableWindow
-from tfreuse.probes.memory import MemoryWindow, sampling_interval
+from tfreuse.probes.memory import DEFAULT_HEADROOM, MemoryWindow, RetainedWindow, sampling_interval
 from tfreuse.probes.tracing import CountedFunction, TraceCounter, TraceWindow
 from tfreuse.profiles import Profile
 
@@ -162,6 +164,16 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "rss_peak_delta_bytes": 0,
         "timing_rsd": None,
         "timing_unstable": None,
+        "memory_window_steps": 0,
+        "retained_bytes_per_step": None,
+        "retained_components": None,
+        "retained_unavailable": "not measured: TensorFlow refused the variant",
+        "retained_native_heap_bytes_per_step": None,
+        "retained_python_heap_bytes_per_step": None,
+        "retained_allocator_bytes_per_step": None,
+        "cache_entries_per_step": None,
+        "variables_created_per_step": None,
+        "variables_alive_per_step": None,
         "allocator_current_delta_bytes": None,
         "allocator_peak_bytes": None,
         "allocator_peak_delta_bytes": None,
@@ -302,6 +314,48 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step
     }
 
 
+def _pool_headroom(measured: dict, steps: int) -> int:
+    """Free bytes to secure in TensorFlow's CPU pool before the memory window: twice what the
+    timed rounds suggest the window's tensors need at most (peak, plus growth over `steps`)."""
+    peak = max(0, measured.get("allocator_peak_delta_bytes") or 0)
+    growth = max(0, measured.get("allocator_current_delta_bytes") or 0)
+    per_step = growth / measured["measured_steps"] if measured.get("measured_steps") else 0
+    return max(DEFAULT_HEADROOM, int(2 * (peak + per_step * steps)))
+
+
+def _retained_memory(step: Callable[[], Any], ctx: Context, step_seconds: float, measured: dict) -> dict:
+    """Bytes, cache entries and variables the case keeps per step, from an untimed window.
+
+    After the timed rounds, so neither the collections nor the reads (~1 ms a step) touch a
+    timed step: the profile's `memory_window_steps` steps, each followed by a gc.collect() and a
+    reading of bytes in use (see `RetainedWindow`), tf.function cache entries and live
+    variables made in the window. Figures are slopes per step, so they do not depend on how many
+    steps ran; `variables_created_per_step` is a plain count over the window's steps.
+    """
+    steps = ctx.profile.memory_window_steps(step_seconds)
+    traces = TraceWindow(ctx.functions)
+    variables = VariableWindow()
+    counters = {"cache_entries": traces.cache_entries, "variables_alive": variables.alive_now}
+    # The VariableWindow closes inside the RetainedWindow, so its collection finds the heap frozen.
+    with RetainedWindow(ctx.case.device, counters, _pool_headroom(measured, steps)) as memory:
+        with traces, variables:
+            for _ in range(steps):
+                step()
+                memory.sample()
+    return {
+        "memory_window_steps": steps,
+        "retained_bytes_per_step": memory.retained_per_step,
+        "retained_components": memory.components,
+        "retained_unavailable": memory.unavailable,
+        "retained_native_heap_bytes_per_step": memory.slope("native_heap"),
+        "retained_python_heap_bytes_per_step": memory.slope("python_heap"),
+        "retained_allocator_bytes_per_step": memory.slope("allocator"),
+        "cache_entries_per_step": memory.slope("cache_entries", digits=3),
+        "variables_created_per_step": round(variables.created / steps, 3),
+        "variables_alive_per_step": memory.slope("variables_alive", digits=3),
+    }
+
+
 def _stability(benchmark: Any) -> dict:
     """pyperf-style flags from pytest-benchmark's statistics of the timed rounds (if it timed)."""
     stats = getattr(getattr(benchmark, "stats", None), "stats", None)
@@ -358,8 +412,10 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             step_seconds = _warm_up(timed_step, profile.warmup_steps)
             if profile.paired_shared and case.variant == "shared":
                 _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
-            record.update(_measured_rounds(benchmark, timed_step, ctx, step_seconds, reference))
+            measured = _measured_rounds(benchmark, timed_step, ctx, step_seconds, reference)
+            record.update(measured)
             record.update(_stability(benchmark))
+            record.update(_retained_memory(timed_step, ctx, step_seconds, measured))
             record.update(step.figures())
             if scenario.learning_steps:
                 # Op determinism on for the learning runs only (so they repeat on GPU), never while timing.

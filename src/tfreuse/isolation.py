@@ -24,7 +24,11 @@ RECORD_ENV = "TFREUSE_ISOLATED_RECORD"
 FIGURES = ("first_step_trace_events", "measured_steps", "trace_events", "traces_per_step",
            "tracing_cache_delta", "variables_created", "live_variables_delta",
            "rss_growth_per_step_bytes", "rss_peak_delta_bytes",
-           "allocator_current_delta_bytes", "allocator_peak_bytes", "allocator_peak_delta_bytes")
+           "allocator_current_delta_bytes", "allocator_peak_bytes", "allocator_peak_delta_bytes",
+           "memory_window_steps", "retained_bytes_per_step", "retained_components",
+           "retained_unavailable", "retained_native_heap_bytes_per_step",
+           "retained_python_heap_bytes_per_step", "retained_allocator_bytes_per_step",
+           "cache_entries_per_step", "variables_created_per_step", "variables_alive_per_step")
 
 
 def hand_back(record: dict) -> bool:

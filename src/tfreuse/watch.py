@@ -186,7 +186,7 @@ def _variable_lines(creations: list[CreatedVariable]) -> tuple[list[str], int]:
 
 
 def summary(command: str, status: int, events: list[TraceEvent], creations: list[CreatedVariable],
-            memory_before: int, memory_after: int) -> tuple[str, int]:
+            memory_before: int | None, memory_after: int | None) -> tuple[str, int]:
     """The text printed at exit, and the number of findings in it."""
     function_lines, trace_findings = _function_lines(events)
     variable_lines, variable_findings = _variable_lines(creations)
@@ -197,8 +197,12 @@ def summary(command: str, status: int, events: list[TraceEvent], creations: list
     lines += ["", f"variables: {len(creations)} created, {variable_findings} by a line that had "
                   "already created the same variable (name, shape, dtype) before"]
     lines += variable_lines
-    lines += ["", f"memory kept (RSS after a garbage collection): {_mib(memory_before)} before the script, "
-                  f"{_mib(memory_after)} after it ({memory_after - memory_before:+,d} bytes)"]
+    if memory_before is None or memory_after is None:
+        lines += ["", "memory kept: not read (psutil.heap_info or pymalloc statistics unavailable here)"]
+    else:
+        lines += ["", f"memory kept (bytes in use: C heap + pymalloc, after a garbage collection): "
+                      f"{_mib(memory_before)} before the script, {_mib(memory_after)} after it "
+                      f"({memory_after - memory_before:+,d} bytes)"]
     findings = trace_findings + variable_findings
     lines += ["", f"findings: {findings}" + ("" if findings else " (nothing re-created)")]
     return "\n".join(lines), findings

@@ -93,9 +93,13 @@ class VariableWindow:
         self._scope.__enter__()
         return self
 
+    def alive_now(self) -> int:
+        """Variables created so far in the window that are still alive (collect garbage first)."""
+        return sum(1 for ref in self._created if ref() is not None)
+
     def __exit__(self, *exc_info) -> None:
         self._scope.__exit__(*exc_info)
         gc.collect()
         self.created = len(self._created)
-        self.alive_after = sum(1 for ref in self._created if ref() is not None)
+        self.alive_after = self.alive_now()
         self._created.clear()

@@ -49,9 +49,12 @@ class TraceWindow:
         self.trace_events = 0
         self.cache_delta = 0
 
+    def cache_entries(self) -> int:
+        """Entries in the functions' tf.function caches now."""
+        return sum(f.cache_size for f in self._functions)
+
     def _totals(self) -> tuple[int, int]:
-        return (sum(f.trace_events for f in self._functions),
-                sum(f.cache_size for f in self._functions))
+        return sum(f.trace_events for f in self._functions), self.cache_entries()
 
     def __enter__(self) -> "TraceWindow":
         self._start = self._totals()

@@ -213,9 +213,11 @@ def headline(row: pd.Series) -> str:
             f"{row['ratio']:.1f}x the shared step time")
     if np.isfinite(row.get("ratio_ci_low", np.nan)):
         text += f" (95% CI {row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})"
-    growth = row.get("rss_growth_per_step_bytes")
-    if growth is not None and np.isfinite(growth) and growth > 1024:
-        text += f" and grows memory by {_bytes(growth)} per step"
+    # Bytes in use kept per step, not RSS growth: RSS grows only when the allocator runs out of
+    # free pages, so it read 0.0 KB/step for a retracing step that keeps ~250 KB every step.
+    kept = row.get("retained_bytes_per_step")
+    if kept is not None and np.isfinite(kept) and kept > 1024:
+        text += f" and keeps {_bytes(kept)} of memory per step"
     traces = row.get("traces_per_step")
     if traces is not None and np.isfinite(traces) and traces > 0:
         text += ", retracing every step" if traces == 1 else f", retracing {traces:.2g} times per step"
