@@ -1,3 +1,5 @@
+import mmap
+
 import pytest
 
 from tfreuse.probes.memory import MemoryWindow, growth_per_step, sampling_interval
@@ -17,11 +19,22 @@ def test_one_edge_jump_does_not_decide_the_slope():
     assert growth_per_step(flat_with_jump) < last_minus_first_per_step / 2
 
 
+def _resident_mib(step: int) -> mmap.mmap:
+    """1 MiB of new resident pages straight from the kernel, written so they are resident.
+
+    Not from malloc: what earlier tests freed (and glibc's moving mmap threshold) would decide
+    whether a malloc'd MiB reuses pages already resident, so RSS would depend on test order.
+    """
+    block = mmap.mmap(-1, MIB)
+    block.write(bytes([step % 255 + 1]) * MIB)
+    return block
+
+
 def test_detects_a_leak_of_one_mib_per_step():
     kept = []
     with MemoryWindow("CPU:0") as window:
         for step in range(30):
-            kept.append(bytes([step % 256]) * MIB)  # written, so resident
+            kept.append(_resident_mib(step))
             window.sample()
     assert 0.8 * MIB < window.growth_per_step < 1.25 * MIB
     assert window.peak_delta >= 25 * MIB
@@ -44,7 +57,7 @@ def test_sparse_samples_still_give_growth_per_step():
     kept = []
     with MemoryWindow("CPU:0", every=3) as window:
         for step in range(30):
-            kept.append(bytes([step % 256]) * MIB)
+            kept.append(_resident_mib(step))
             window.sample()
     assert window.steps == list(range(3, 31, 3)) and len(window.samples) == 10
     assert window.steps_seen == 30

@@ -5,9 +5,6 @@ once through tfreuse (`make_redrawable`), whose weights are then overwritten wit
 re-drawn with `reinitialize`. A weight both reference draws agree on (zeros, ones, a fixed STFT
 kernel) must come back exactly; any other must come back changed, new (not the seed-1 draw) and
 at the scale Keras gives it (spread and largest value within a factor of the reference's).
-
-The module name sorts after test_memory.py on purpose: the models built here leave freed pages in
-the process, which later allocations reuse, and test_memory.py reads process RSS growth.
 """
 
 from __future__ import annotations
