@@ -147,6 +147,11 @@ def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: st
         commit = _git(head_tree, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
     except UserInputError:
         raise UserInputError(f"--base {base!r} is not a commit of {head_tree}") from None
+    if Path(benchmarks).is_absolute():  # each side runs its own copy: a path inside the tree
+        try:
+            benchmarks = str(Path(benchmarks).resolve().relative_to(head_tree.resolve()))
+        except ValueError:
+            raise UserInputError(f"{benchmarks} is not inside the git working tree {head_tree}") from None
     if not (head_tree / benchmarks).exists():
         raise UserInputError(f"{head_tree / benchmarks}: no such benchmarks folder in the working tree")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -100,8 +100,8 @@ def _machine(args: argparse.Namespace) -> int:
 def _selfcheck(args: argparse.Namespace) -> int:
     from tfreuse import selfcheck
 
-    return selfcheck.run(args.benchmarks, args.output, full_runs=args.full_runs,
-                         quick_profile=args.quick_profile, full_profile=args.full_profile)
+    return selfcheck.run(args.benchmarks, args.output, aa_runs=args.aa_runs, processes=args.processes,
+                         quick_profile=args.quick_profile)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -162,15 +162,16 @@ def parser() -> argparse.ArgumentParser:
 
     checking = commands.add_parser(
         "selfcheck", help="measure the suite's own figures: quick wall time, harness overhead, "
-                          "order independence, CI half-widths, run-to-run agreement")
+                          "order independence, A/A false alarms and interval coverage")
     checking.add_argument("--benchmarks", type=Path, default=Path("benchmarks"),
                           help="folder of benchmarks to run (default: benchmarks)")
     checking.add_argument("-o", "--output", type=Path, default=Path("reports/selfcheck"),
                           help="folder for a new <UTC time>/ folder of runs and selfcheck.md")
-    checking.add_argument("--full-runs", type=int, default=2, choices=range(0, 5), metavar="N",
-                          help="full-profile runs for CI widths and agreement (default: 2; 0 skips)")
+    checking.add_argument("--aa-runs", type=int, default=5, metavar="N",
+                          help="A/A runs (tfreuse ab --base HEAD) for false alarms and coverage (default: 5; 0 skips)")
+    checking.add_argument("--processes", type=int, default=DEFAULT_PROCESSES, metavar="K",
+                          help=f"fresh processes a side in each A/A run (default: {DEFAULT_PROCESSES})")
     checking.add_argument("--quick-profile", default="quick", help=argparse.SUPPRESS)
-    checking.add_argument("--full-profile", default="full", help=argparse.SUPPRESS)
     checking.set_defaults(run=_selfcheck)
     return main_parser
 
