@@ -56,10 +56,29 @@ def test_change_interval_of_a_real_slowdown_lies_above_zero():
     base = intervals.hierarchical(_runs([1.0, 1.02, 0.98]))
     slower = intervals.hierarchical(_runs([1.5, 1.53, 1.47], seed=2), seed=7)
     low, high = intervals.change(base, slower)
-    assert 0.4 < low < 0.5 < high < 0.6
+    assert 0.3 < low < 0.5 < high < 0.7
 
 
 def test_a_single_round_process_and_empty_input():
     assert np.isfinite(intervals.hierarchical([[1.0], [1.1]])).all()
     assert np.isnan(intervals.hierarchical([])).all()
     assert np.isnan(intervals.interval(np.array([1.0, np.nan]))).all()
+
+
+def test_few_processes_get_the_width_of_a_t_interval():
+    assert intervals.small_sample_factor(1) == 1.0
+    assert intervals.small_sample_factor(3) == pytest.approx(2.69, abs=0.01)
+    assert intervals.small_sample_factor(5) == pytest.approx(1.58, abs=0.01)
+    assert intervals.small_sample_factor(10) == pytest.approx(1.22, abs=0.01)
+
+
+def test_three_process_intervals_cover_the_true_figure_about_95_percent_of_the_time():
+    # 200 measurements of 3 processes each; each process off the true level by 5% (lognormal),
+    # its rounds by 1%. A plain percentile bootstrap of 3 processes covers about 74% of the time.
+    rng = np.random.default_rng(3)
+    covered = 0
+    for index in range(200):
+        processes = _runs(np.exp(rng.normal(0, 0.05, 3)), rounds=15, seed=index)
+        low, high = intervals.interval(intervals.hierarchical(processes, resamples=400, seed=index))
+        covered += low <= 1.0 <= high
+    assert 0.90 <= covered / 200 <= 1.0
