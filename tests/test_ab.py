@@ -70,6 +70,7 @@ def test_ab_of_a_commit_with_itself_runs_abba_and_passes(toy_repo):
     manifest = json.loads((folder / ab.MANIFEST).read_text())
     assert [run["side"] for run in manifest["runs"]] == ["base", "head", "head", "base"]
     assert manifest["same_environment"] and manifest["base_commit"] == manifest["head_commit"]
+    assert manifest["head_dirty"] is False and "uncommitted changes" not in result.stdout
     assert sorted(p.name for p in (folder / "base").glob("*.json")) == ["process-01.json", "process-02.json"]
     assert (folder / "compare.md").read_text() in result.stdout
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=toy_repo, capture_output=True, text=True)
@@ -84,6 +85,7 @@ def test_ab_flags_a_retrace_per_step_in_the_working_tree(toy_repo):
     (toy_repo / "benchmarks" / "test_tiny.py").write_text(RETRACING)  # uncommitted: the working tree
     result = _ab(toy_repo, "--base", "HEAD", "--processes", "1", "--threshold", "100000")
     assert result.returncode == 1, result.stdout + result.stderr
+    assert "the working tree has uncommitted changes: the head side measures them" in result.stdout
     flagged = [line for line in result.stdout.splitlines() if "**more traces**" in line]
     assert len(flagged) == 1 and "test_tiny[shared-function-CPU:0-one]" in flagged[0]
     assert "| 0 → 1 |" in flagged[0]

@@ -156,6 +156,9 @@ def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: st
             raise UserInputError(f"{benchmarks} is not inside the git working tree {head_tree}") from None
     if not (head_tree / benchmarks).exists():
         raise UserInputError(f"{head_tree / benchmarks}: no such benchmarks folder in the working tree")
+    dirty = bool(_git(head_tree, "status", "--porcelain", "--untracked-files=no"))
+    if dirty:
+        print("tfreuse ab: the working tree has uncommitted changes: the head side measures them", flush=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = Path(output).resolve() / stamp
     for side in SIDES:
@@ -189,7 +192,8 @@ def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: st
                            capture_output=True)
     manifest = {
         "kind": "same-job A/B", "sides": list(SIDES), "base": base, "base_commit": commit,
-        "head_commit": checkouts["head"].commit, "head_tree": str(head_tree), "processes": processes,
+        "head_commit": checkouts["head"].commit, "head_dirty": dirty, "head_tree": str(head_tree),
+        "processes": processes,
         "profile": profile, "benchmarks": benchmarks, "keyword": keyword, "runs": runs,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "same_environment": checkouts["base"].python == sys.executable,
