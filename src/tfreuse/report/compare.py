@@ -175,9 +175,10 @@ def compare(baseline: Loaded, candidate: Loaded, threshold: float = DEFAULT_THRE
         warnings.append(f"{unpaired[0]} baseline and {unpaired[1]} candidate benchmark(s) have no "
                         "counterpart; left out")
     processes = (int(base["processes"].max()), int(cand["processes"].max()))
-    if kind == SAME_JOB and min(processes) < 2:
-        warnings.append("one process on a side: its interval covers the rounds of one moment only, "
-                        "not the spread between processes; run 3 or more (--processes)")
+    if kind == SAME_JOB and min(processes) < 3:
+        warnings.append(f"{min(processes)} process(es) on a side: one covers the rounds of one moment only, "
+                        "not the spread between processes; two give a t interval with one degree of "
+                        "freedom, about 9 times the bootstrap's spread; run 3 or more (--processes)")
     rows = []
     for r in merged.to_dict("records"):
         change = r["median_cand"] / r["median_base"] - 1 if r["median_base"] else math.nan
