@@ -135,7 +135,6 @@ def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: st
         benchmarks: str = "benchmarks", keyword: str | None = None, repo: Path | None = None) -> Path:
     """Run base and working tree A B B A ..., `processes` of each; return the output folder."""
     from tfreuse.atomic import atomic_write
-
     from tfreuse.profiles import resolve_profile
 
     if processes < 1:
