@@ -5,6 +5,10 @@ import pytest
 
 from tfreuse.report import intervals
 
+# Fewer resamples than the report's: enough here, and arrays small enough that the allocator's
+# freed chunks do not change the RSS figures of tests that run after these (tests/test_memory.py).
+LIGHT = 500
+
 
 def _runs(offsets, rounds=30, within=0.01, seed=0):
     """Processes whose rounds scatter by `within` around a level of their own (`offsets`)."""
@@ -20,8 +24,8 @@ def _half_width(replicates):
 def test_between_process_spread_widens_the_interval_to_cover_it():
     levels = np.exp(np.random.default_rng(1).normal(0, 0.10, 8))  # 10% between processes, 1% within
     processes = _runs(levels)
-    replicates = intervals.hierarchical(processes)
-    pooled = intervals.hierarchical([sum(processes, [])])  # every round as if from one process
+    replicates = intervals.hierarchical(processes, resamples=LIGHT)
+    pooled = intervals.hierarchical([sum(processes, [])], resamples=LIGHT)  # every round as if from one process
     assert _half_width(replicates) > 5 * _half_width(pooled)
     low, high = intervals.interval(replicates)
     assert low < intervals.point(processes) < high
@@ -30,15 +34,15 @@ def test_between_process_spread_widens_the_interval_to_cover_it():
 
 def test_one_process_gives_the_interval_of_its_rounds():
     processes = _runs([1.0], rounds=50, within=0.05)
-    low, high = intervals.interval(intervals.hierarchical(processes))
+    low, high = intervals.interval(intervals.hierarchical(processes, resamples=LIGHT))
     assert low < np.median(processes[0]) < high
     assert 0 < high - low < 0.05
 
 
 def test_identical_processes_add_no_width():
     one = _runs([1.0], within=0.02)[0]
-    alone = _half_width(intervals.hierarchical([one]))
-    together = _half_width(intervals.hierarchical([one] * 6))
+    alone = _half_width(intervals.hierarchical([one], resamples=LIGHT))
+    together = _half_width(intervals.hierarchical([one] * 6, resamples=LIGHT))
     assert together < alone  # six draws of the same rounds average out; no spread between them
 
 
