@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfreuse.harness import Scenario, Step, benchmark_test
-from tfreuse.layers import build_with_initializers, reinitialize
+from tfreuse.layers import make_redrawable, reinitialize
 
 LEARNING_RATE = 0.05
 PRETRAINED_SEED = 7
@@ -121,8 +121,7 @@ class TransferLearning(Scenario):
     def reinitialized(self, ctx):
         """The same extractor, its weights re-drawn at random before every step (timed)."""
         weights_file, x, y, head, reference = self._task(ctx)
-        extractor = _extractor(ctx.params, weights_file)
-        weights = build_with_initializers(extractor, (x,))
+        extractor, weights = make_redrawable(lambda: _extractor(ctx.params, weights_file), (x,))
         optimizer = keras.optimizers.SGD(LEARNING_RATE)
         step = ctx.compile(lambda x, y: _train(extractor, head, optimizer, x, y))
 

@@ -36,3 +36,19 @@ def test_creations_inside_a_tf_function_are_seen():
         make_once(tf.ones(1))
     assert window.created >= 1
     assert window.alive_after == 1
+
+
+def test_sources_name_each_variable_its_owner_and_the_line_that_made_it():
+    with VariableWindow(sources=True) as window:
+        keras.layers.Dense(3, name="probe")(tf.ones((2, 5)))  # the creating line
+    line = next(number for number, text in enumerate(open(__file__).read().splitlines(), 1)
+                if text.endswith("# the creating line"))
+    assert [created.describe() for created in window.creations] == [
+        "probe/kernel (5, 3) float32 of layer probe (Dense)", "probe/bias (3,) float32 of layer probe (Dense)"]
+    assert {(created.where[0].file, created.where[0].line) for created in window.creations} == {(__file__, line)}
+
+
+def test_without_sources_nothing_is_recorded_but_the_counts():
+    with VariableWindow() as window:
+        tf.Variable(1.0)
+    assert (window.created, window.creations) == (1, [])

@@ -28,6 +28,25 @@ def test_a_thread_count_that_is_not_a_number_is_named(monkeypatch):
         conditions.thread_settings()
 
 
+def test_pools_fixed_before_tfreuse_are_used_as_they_are_with_one_warning(monkeypatch):
+    import tensorflow as tf
+
+    tf.constant(1.0)  # TensorFlow is initialized: its pools can no longer change
+    in_use = tf.config.threading.get_intra_op_parallelism_threads()
+    monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", str(in_use + 3))
+    monkeypatch.delenv("TFREUSE_INTER_OP_THREADS", raising=False)
+    with pytest.warns(conditions.ThreadSettingsNotApplied) as caught:
+        unapplied = conditions.apply_thread_settings()
+    assert unapplied == {"intra_op": (in_use + 3, in_use)}
+    assert len(caught) == 1 and f"intra_op_threads wanted {in_use + 3}, in use {in_use}" in str(caught[0].message)
+    described = conditions.describe(seed=3)
+    assert described["intra_op_threads"] == in_use
+    assert described["threads_not_applied"].startswith(f"intra_op_threads wanted {in_use + 3}, in use {in_use}")
+    monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", str(in_use))
+    assert conditions.apply_thread_settings() == {}  # what is in use is what was asked for: no warning
+    assert conditions.describe(seed=3)["threads_not_applied"] is None
+
+
 def test_prepare_case_freezes_the_survivors_and_seeds():
     import numpy as np
 
@@ -49,3 +68,25 @@ def test_described_conditions_name_policy_threads_and_seed(monkeypatch):
     assert conditions.describe(seed=3)["intra_op_threads_source"] == conditions.INTRA_OP_DEFAULT_NOTE
     monkeypatch.setenv("TFREUSE_INTRA_OP_THREADS", "1")
     assert conditions.describe(seed=3)["intra_op_threads_source"] == "TFREUSE_INTRA_OP_THREADS"
+
+
+def test_op_determinism_is_on_inside_the_block_and_off_again_after():
+    from tensorflow.python.framework import config as tf_config
+
+    assert not tf_config.is_op_determinism_enabled()
+    with conditions.deterministic_ops() as deterministic:
+        assert deterministic is True and tf_config.is_op_determinism_enabled()
+    assert not tf_config.is_op_determinism_enabled()
+
+
+def test_op_determinism_already_on_is_left_on():
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    tf.config.experimental.enable_op_determinism()
+    try:
+        with conditions.deterministic_ops():
+            pass
+        assert tf_config.is_op_determinism_enabled()
+    finally:
+        tf_config.disable_op_determinism()

@@ -51,3 +51,12 @@ def test_every_combination_runs_or_says_why(scenario: Scenario):
         assert reason is None or reason.strip()
     ran = [c for c in scenario.cases(["CPU:0"]) if scenario.skip_reason(c.variant, c.mode) is None]
     assert {c.variant for c in ran} == set(scenario.variants)
+
+
+@pytest.mark.parametrize("scenario", [s for _, s in SCENARIOS], ids=IDS)
+def test_the_report_has_words_for_every_variant_that_is_not_a_plain_fix(scenario: Scenario):
+    from tfreuse.report.analyze import _VERB, FIX_VARIANTS, is_fix
+
+    unworded = [v for v in scenario.variants if v != "shared" and v not in FIX_VARIANTS and v not in _VERB]
+    assert unworded == [], "add a phrase for each to tfreuse.report.analyze._VERB"
+    assert all(is_fix(v) for v in scenario.variants if v.startswith("mitigated"))

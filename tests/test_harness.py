@@ -222,3 +222,138 @@ def test_a_paired_case_keeps_one_reference_per_round_whenever_it_stops():
     record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PRECISE_PROFILE)
     assert len(record["shared_samples_s"]) == len(bench.stats.stats.data) == record["measured_steps"]
     assert PRECISE_PROFILE.min_rounds <= record["measured_steps"] <= PRECISE_PROFILE.rounds
+
+
+def test_memory_window_counts_per_step_whatever_the_timed_rounds():
+    _, record = _run("retracing", "function")
+    assert record["memory_window_steps"] == PROFILE.memory_steps
+    assert record["cache_entries_per_step"] == 1.0  # a new Python scalar each step: one entry kept
+    assert (record["variables_created_per_step"], record["variables_alive_per_step"]) == (0.0, 0.0)
+    assert record["retained_unavailable"] is None
+    parts = [record[f"retained_{name}_bytes_per_step"] for name in ("native_heap", "python_heap", "allocator")]
+    assert record["retained_bytes_per_step"] == pytest.approx(sum(p for p in parts if p is not None), abs=0.2)
+    assert record["retained_components"].startswith("native heap + pymalloc")
+
+
+def test_a_shared_step_keeps_no_cache_entries():
+    _, record = _run("shared", "function")
+    assert record["cache_entries_per_step"] == 0.0
+
+
+def test_a_refused_variant_has_no_retained_figure_and_says_why():
+    _, record = _run("refused", "function")
+    assert record["retained_bytes_per_step"] is None and record["memory_window_steps"] == 0
+    assert record["retained_unavailable"] == "not measured: TensorFlow refused the variant"
+
+
+def test_memory_window_is_as_long_as_the_profile_allows():
+    profile = Profile("test", rounds=5, min_rounds=5, warmup_steps=1, phase_seconds=1,
+                      memory_steps=40, memory_min_steps=10, memory_seconds=4.0)
+    assert profile.memory_window_steps(0.001) == 40
+    assert profile.memory_window_steps(0.2) == 20
+    assert profile.memory_window_steps(2.0) == 10
+    assert profile.memory_window_steps(0.0) == 40
+
+
+class Learner(Scenario):
+    """A one-weight SGD step that notes whether op determinism was on each time it ran."""
+
+    name = "learner"
+    variants = ("shared",)
+    sizes = {"tiny": {}}
+    learning_steps = 3
+
+    def __init__(self):
+        self.determinism_seen: list[bool] = []
+
+    def shared(self, ctx):
+        from tensorflow.python.framework import config as tf_config
+
+        weight = tf.Variable(2.0)
+
+        def step():
+            self.determinism_seen.append(tf_config.is_op_determinism_enabled())
+            weight.assign_sub(0.1 * weight)
+
+        return Step(step, evaluate=lambda: {"loss": float(weight) ** 2})
+
+
+def test_learning_runs_with_op_determinism_and_timed_steps_without():
+    from tensorflow.python.framework import config as tf_config
+
+    scenario = Learner()
+    record = run_case(FakeBenchmark(), scenario, Case("learner", "shared", "eager", "CPU:0", "tiny"), PROFILE)
+    timed = 1 + PROFILE.warmup_steps + PROFILE.rounds + record["memory_window_steps"]
+    assert scenario.determinism_seen == [False] * timed + [True] * Learner.learning_steps
+    assert record["learning_deterministic_ops"] is True
+    assert not tf_config.is_op_determinism_enabled()
+    schema.validate(record)
+
+
+class _Toggled:
+    """A stand-in for conditions.deterministic_ops that leaves determinism off."""
+
+    def __enter__(self):
+        return False
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_op_determinism_does_not_change_learning_figures_on_cpu(monkeypatch):
+    from benchmarks.test_training_loop import TrainingLoop
+    from tfreuse import conditions
+
+    figures = ("loss_initial", "loss_final", "learning_retained")
+    cases = [Case("training_loop", variant, mode, "CPU:0", "small")
+             for variant, mode in (("shared", "function"), ("reinitialized", "eager"))]
+    on = [run_case(FakeBenchmark(), TrainingLoop(), case, PROFILE) for case in cases]
+    monkeypatch.setattr(conditions, "deterministic_ops", _Toggled)
+    off = [run_case(FakeBenchmark(), TrainingLoop(), case, PROFILE) for case in cases]
+    assert [r["learning_deterministic_ops"] for r in on + off] == [True, True, False, False]
+    assert [[r[f] for f in figures] for r in on] == [[r[f] for f in figures] for r in off]
+
+
+class Logged(Scenario):
+    """A step that only notes it ran, to see what the harness puts around it."""
+
+    name = "logged"
+    variants = ("shared",)
+    sizes = {"tiny": {}}
+
+    def __init__(self, log):
+        self.log = log
+
+    def shared(self, ctx):
+        return lambda: self.log.append("step")
+
+
+def test_every_gpu_step_is_followed_by_a_wait_on_that_gpu_only(monkeypatch):
+    from tensorflow.python.eager import context
+
+    log = []
+    monkeypatch.setattr(tf.raw_ops, "SyncDevice",
+                        lambda name=None: log.append("sync " + context.context().device_name.rsplit("/", 1)[-1]))
+    monkeypatch.setattr(context, "async_wait", lambda: log.append("async_wait"))
+    bench = FakeBenchmark()
+    # GPU:1 is absent here: TensorFlow soft-places the ops on the CPU, the harness still waits on GPU:1.
+    record = run_case(bench, Logged(log), Case("logged", "shared", "eager", "GPU:1", "tiny"), PROFILE)
+    steps = 1 + PROFILE.warmup_steps + PROFILE.rounds + record["memory_window_steps"]
+    assert log == ["step", "sync device:GPU:1", "async_wait"] * steps
+    assert record["device"] == "GPU:1" and record["measured_steps"] == PROFILE.rounds
+
+
+def test_first_line_sees_through_keras_call_wrapper_inside_and_outside_tf_function():
+    import keras
+
+    from tfreuse.errors import first_line
+
+    class AssignsInCall(keras.layers.Layer):
+        def call(self, x):
+            self.dense = keras.layers.Dense(2)
+            return self.dense(x)
+
+    for call in (AssignsInCall(), tf.function(AssignsInCall())):
+        with pytest.raises(ValueError) as raised:
+            call(tf.ones((1, 3)))
+        assert first_line(raised.value).startswith("You cannot add new elements of state")

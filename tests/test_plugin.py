@@ -10,40 +10,97 @@ import pytest
 from tfreuse import schema
 from tfreuse.profiles import PROFILES
 
-from tests.toys import TOY_BENCHMARK
+from tests.toys import TOY_BENCHMARK, fake_gpu_conftest, toy_expectations, with_fake_gpu
 
 pytest_plugins = ["pytester"]
 
+TOY_DEVICES = ["CPU:0", "GPU:0"]
 
 
-@pytest.fixture
-def toy_run(pytester):
+@pytest.fixture(scope="session")
+def host_devices():
+    """The devices TensorFlow sees on this host: every expectation below follows from them."""
+    from tfreuse.devices import visible_devices
+
+    return visible_devices()
+
+
+def _run_toy(pytester) -> tuple:
     pytester.makepyfile(test_toy=TOY_BENCHMARK)
     result = pytester.runpytest_subprocess(
-        "--tfreuse-devices", "CPU:0,GPU:0", "--tfreuse-profile", "smoke",
+        "--tfreuse-devices", ",".join(TOY_DEVICES), "--tfreuse-profile", "smoke",
         "--benchmark-json", "out.json", "-rs", "-p", "no:cacheprovider",
     )
     return result, json.loads((pytester.path / "out.json").read_text())
 
 
-def test_absent_gpu_is_skipped_with_its_reason_and_cpu_runs(toy_run):
-    result, _ = toy_run
-    result.assert_outcomes(passed=3, skipped=5)
-    result.stdout.fnmatch_lines(["*GPU:0 requested but TensorFlow sees only CPU:0*"])
+@pytest.fixture
+def toy_run(pytester):
+    return _run_toy(pytester)
+
+
+@pytest.fixture
+def toy_expected(host_devices):
+    """What the toy run must show on this host, from the devices TensorFlow sees here."""
+    return toy_expectations(TOY_DEVICES, host_devices)
+
+
+def assert_devices_run_or_skip(result, expected) -> None:
+    """The requested devices that exist ran; each absent one was skipped with its reason."""
+    result.assert_outcomes(passed=expected["passed"], skipped=expected["skipped"])
+    for name in expected["absent"]:
+        result.stdout.fnmatch_lines([f"*{name} requested but TensorFlow sees only*"])
+    if not expected["absent"]:
+        assert "requested but TensorFlow sees only" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*not interesting here*"])
+
+
+def assert_gpus_warmed(data, expected) -> None:
+    """Each requested GPU that exists was warmed up, its wait measured, in machine_info."""
+    warmed = data["machine_info"]["tfreuse"]["gpu_warm_up"]
+    assert sorted(warmed) == [name for name in expected["present"] if name.startswith("GPU")]
+    for figures in warmed.values():
+        assert figures["warm_up_s"] > 0 and figures["wait_s"] > 0 and figures["placed_on"]
+
+
+def test_requested_devices_run_and_absent_ones_are_skipped_with_their_reason(toy_run, toy_expected):
+    result, data = toy_run
+    assert_devices_run_or_skip(result, toy_expected)
+    assert sorted(b["name"] for b in data["benchmarks"]) == toy_expected["names"]
+    assert_gpus_warmed(data, toy_expected)
+
+
+def test_with_one_more_gpu_listed_the_expectations_follow(pytester, host_devices):
+    """As on a host with one GPU more (CPU:0 and GPU:0 on this one): the listing is faked, the
+    GPU's ops are soft-placed on the CPU by TensorFlow, its memory growth said to be off."""
+    pytester.makeconftest(fake_gpu_conftest())
+    visible = with_fake_gpu(host_devices)
+    expected = toy_expectations(TOY_DEVICES, visible)
+    result, data = _run_toy(pytester)
+    assert_devices_run_or_skip(result, expected)
+    assert sorted(b["name"] for b in data["benchmarks"]) == expected["names"]
+    for bench in data["benchmarks"]:
+        schema.validate(bench["extra_info"])
+    assert_gpus_warmed(data, expected)
+    # Each GPU warmed once, before the first case; one warning about the fake GPU's memory growth.
+    gpus = [name for name in expected["present"] if name.startswith("GPU")]
+    events = (pytester.path / "events.log").read_text().splitlines()
+    assert events[:len(gpus)] == [f"warm {name}" for name in gpus]
+    assert sorted(events[len(gpus):]) == sorted(f"case {name.split('[')[1][:-1]}" for name in expected["names"])
+    fake = visible[-1]
+    if fake in TOY_DEVICES:
+        assert result.stdout.str().count(f"GpuMemoryWarning: memory growth is off on {fake} ") == 1
 
 
 def test_json_rows_carry_the_schema_and_raw_timings(toy_run):
     _, data = toy_run
-    names = sorted(b["name"] for b in data["benchmarks"])
-    assert names == ["test_tiny[reinstantiated-function-CPU:0-one]",
-                     "test_tiny[shared-eager-CPU:0-one]", "test_tiny[shared-function-CPU:0-one]"]
     for bench in data["benchmarks"]:
         schema.validate(bench["extra_info"])
         assert bench["stats"]["data"]
-    by_variant = {b["extra_info"]["variant"] + "-" + b["extra_info"]["mode"]: b["extra_info"]
-                  for b in data["benchmarks"]}
-    assert by_variant["reinstantiated-function"]["variables_created"] == 3
+    for bench in data["benchmarks"]:
+        record = bench["extra_info"]
+        if record["variant"] == "reinstantiated":
+            assert record["variables_created"] == 3
     # one timed round in the smoke profile: flagged as too few to trust, as pyperf would
     assert all(b["extra_info"]["timing_unstable"] is True for b in data["benchmarks"])
 
@@ -68,9 +125,12 @@ def test_machine_info_records_conditions_and_harness_overhead(toy_run):
     assert overhead["case"] == "tiny[" + min(medians, key=medians.get).split("[")[1]
     assert overhead["steps_each"] == PROFILES["smoke"].overhead_steps
     assert overhead["overhead_ci_low"] <= overhead["overhead"] <= overhead["overhead_ci_high"]
+    # The device wait's fixed cost (none on CPU) is counted in the overhead.
+    assert overhead["overhead"] == pytest.approx(
+        overhead["probe_overhead"] + overhead["device_wait_s"] / overhead["bare_median_s"])
 
 
-def test_reversed_order_runs_the_same_cases_backwards(pytester):
+def test_reversed_order_runs_the_same_cases_backwards(pytester, host_devices):
     pytester.makepyfile(test_toy=TOY_BENCHMARK)
     runs = {}
     for order in ("default", "reversed"):
@@ -78,14 +138,14 @@ def test_reversed_order_runs_the_same_cases_backwards(pytester):
                                                "--benchmark-disable", "-v", "-p", "no:cacheprovider")
         runs[order] = [line.split("::")[1].split(" ")[0] for line in result.outlines
                        if "::test_tiny[" in line and ("PASSED" in line or "SKIPPED" in line)]
-    assert len(runs["default"]) == 4 and runs["reversed"] == runs["default"][::-1]
+    assert len(runs["default"]) == 4 * len(host_devices) and runs["reversed"] == runs["default"][::-1]
 
 
 def test_isolate_takes_probe_figures_from_a_fresh_process(pytester):
     pytester.makepyfile(test_toy=TOY_BENCHMARK)
     result = pytester.runpytest_subprocess("--tfreuse-profile", "smoke", "--tfreuse-isolate",
                                            "--benchmark-json", "out.json", "-p", "no:cacheprovider",
-                                           "-k", "reinstantiated-function")
+                                           "--tfreuse-devices", "cpu", "-k", "reinstantiated-function")
     result.assert_outcomes(passed=1, deselected=3)
     (bench,) = json.loads((pytester.path / "out.json").read_text())["benchmarks"]
     record = bench["extra_info"]

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfreuse.report.analyze import add_ratios, add_stability, bootstrap_median_ratio, headlines
+from tfreuse.report.analyze import add_ratios, add_stability, bootstrap_median_ratio, headlines, is_fix
 from tfreuse.report.load import load
 
 from tests.report_helpers import MACHINE_A
@@ -95,3 +95,36 @@ def test_a_reference_far_from_shareds_own_median_is_flagged_shifted():
     assert analyzed["reference_shift"].round(6).to_dict() == pytest.approx(
         {"shared": np.nan, "steady": 0.1, "slow_spell": 0.5}, nan_ok=True)
     assert analyzed["shifted"].to_dict() == {"shared": False, "steady": False, "slow_spell": True}
+
+
+def test_fixes_are_never_the_headline_but_a_fix_that_did_not_fix_is_named():
+    rng = np.random.default_rng(4)
+    shared = 1.0 + 0.01 * rng.standard_normal(30)
+    rows = _rows({"shared": shared, "reinstantiated": 3 * shared, "mitigated": shared,
+                  "mitigated_clear_session": 4 * shared, "mitigated_gc_collect": 1.01 * shared})
+    rows["scenario"] = "model_in_loop"
+    sentences = headlines(add_stability(add_ratios(rows)))
+    assert len(sentences) == 2
+    assert sentences[0].startswith("Re-instantiating the model (built, compiled and fit per trial)")
+    assert sentences[1].startswith("A new model per trial after keras.backend.clear_session() "
+                                   "in Keras' default (tf.function) mode still costs 4.0x the "
+                                   "shared step time")
+
+
+@pytest.mark.parametrize("variant, fix", [("mitigated", True), ("mitigated_same_optimizer", True),
+                                          ("guarded_creation", True), ("recompiled", False),
+                                          ("shared", False)])
+def test_fixes_are_mitigated_or_mitigated_something(variant, fix):
+    assert is_fix(variant) is fix
+
+
+def test_headline_gives_the_bytes_retained_per_step_not_rss_growth():
+    rng = np.random.default_rng(4)
+    shared = 1.0 + 0.01 * rng.standard_normal(20)
+    rows = _rows({"shared": shared, "reinstantiated": 3 * shared})
+    rows["rss_growth_per_step_bytes"] = [0.0, 0.0]  # RSS: the allocator had free pages left
+    rows["retained_bytes_per_step"] = [100.0, 256_000.0]
+    sentence = headlines(add_stability(add_ratios(rows)))[0]
+    assert "keeps 256.0 KB of memory per step" in sentence
+    rows["retained_bytes_per_step"] = [None, None]  # results from before the memory window
+    assert "memory" not in headlines(add_stability(add_ratios(rows)))[0]

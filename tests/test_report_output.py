@@ -88,6 +88,15 @@ def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_atomic_write_gives_the_file_the_mode_a_new_file_gets(tmp_path, umask, mode):
+    # In a child with its own umask: the test process's umask is left alone.
+    target = tmp_path / "out.txt"
+    code = f"import os; os.umask({umask}); from tfreuse.atomic import atomic_write; atomic_write({str(target)!r}, 'x')"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert target.stat().st_mode & 0o777 == mode
+
+
 def test_tables_show_each_machines_latest_run_and_the_csv_keeps_all(tmp_path):
     older = derived_run(tmp_path, "older.json", slowdown=3.0, stamp="2020-01-01T00:00:00")
     out = tmp_path / "report"

@@ -65,3 +65,19 @@ def test_window_sums_several_functions_and_ignores_earlier_traces():
         second(tf.ones(1))
         second(tf.ones(2))
     assert (window.trace_events, window.cache_delta) == (2, 2)
+
+
+def test_trace_counter_counts_traces_of_functions_it_does_not_hold_and_not_eager_calls():
+    from tfreuse.probes.tracing import TraceCounter
+
+    counter = TraceCounter()
+
+    def body(x):
+        counter.count()
+        return x * 2
+
+    with TraceWindow([counter]) as window:
+        for _ in range(3):
+            tf.function(body)(tf.ones(1))  # a new function each time: a trace each time
+        body(tf.ones(1))  # eager: not a trace
+    assert (window.trace_events, window.cache_delta) == (3, 0)

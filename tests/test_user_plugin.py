@@ -10,6 +10,7 @@ import pytest
 
 from tfreuse import schema
 from tfreuse.cli import main
+from tfreuse.devices import visible_devices
 from tfreuse.measure import MeasureError, parse_target
 
 USER_PROJECT_TEST = '''
@@ -69,19 +70,23 @@ def test_fixture_measures_every_variant_in_each_mode(user_project):
     _, data = user_project
     tfreuse_rows = [b for b in data["benchmarks"] if b["extra_info"]]
     ids = sorted(b["name"] for b in tfreuse_rows if b["name"].startswith("test_residual_block["))
-    assert ids == sorted(f"test_residual_block[{v}-{m}-CPU:0-default]" for m in ("eager", "function")
-                         for v in ("shared", "reinstantiated", "reinitialized", "mitigated"))
+    assert ids == sorted(f"test_residual_block[{v}-{m}-{device}-default]" for m in ("eager", "function")
+                         for v in ("shared", "reinstantiated", "reinitialized", "mitigated")
+                         for device in visible_devices())
     for bench in tfreuse_rows:
         schema.validate(bench["extra_info"])
 
 
 def test_fixture_records_learning_with_a_loss(user_project):
     _, data = user_project
-    training = {b["extra_info"]["variant"] + "-" + b["extra_info"]["mode"]: b["extra_info"]
-                for b in data["benchmarks"] if b["name"].startswith("test_residual_block_training[")}
-    assert training["shared-function"]["learning_retained"] == pytest.approx(1.0)
-    assert training["reinstantiated-eager"]["learning_retained"] < 0.5
-    assert training["reinstantiated-function"]["traces_per_step"] == 1.0
+    for device in visible_devices():
+        training = {b["extra_info"]["variant"] + "-" + b["extra_info"]["mode"]: b["extra_info"]
+                    for b in data["benchmarks"] if b["name"].startswith("test_residual_block_training[")
+                    and b["extra_info"]["device"] == device}
+        assert training["shared-function"]["learning_retained"] == pytest.approx(1.0)
+        assert training["reinstantiated-eager"]["learning_retained"] < 0.5
+        assert training["reinstantiated-function"]["traces_per_step"] == 1.0
+        assert all(record["learning_deterministic_ops"] is True for record in training.values())
 
 
 def test_the_json_becomes_a_report(user_project, tmp_path):

@@ -67,6 +67,14 @@ def test_gpu_job_is_opt_in_and_installs_the_gpu_extra():
     assert "EXTRAS=test,gpu" in _step("bench-gpu", "Run the suite with the GPU extra")["run"]
 
 
+def test_gpu_job_runs_the_tests_before_the_suite():
+    runs = [step.get("run", "") for step in _jobs()["bench-gpu"]["steps"]]
+    tests = next(i for i, command in enumerate(runs) if command.startswith("make test"))
+    bench = next(i for i, command in enumerate(runs) if command.startswith("make bench"))
+    assert tests < bench
+    assert "EXTRAS=test,gpu" in runs[tests]
+
+
 def test_steps_run_the_commands_a_user_runs():
     commands = [step["run"] for job in _jobs().values() for step in job["steps"] if "run" in step]
     for command in commands:

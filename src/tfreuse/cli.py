@@ -1,4 +1,4 @@
-"""The `tfreuse` command: `report`, `compare`, `ab`, `measure`, `machine`, `selfcheck` (scripts/ holds thin wrappers)."""
+"""The `tfreuse` command: `report`, `compare`, `ab`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
@@ -104,6 +104,12 @@ def _selfcheck(args: argparse.Namespace) -> int:
                          quick_profile=args.quick_profile)
 
 
+def _watch(args: argparse.Namespace) -> int:
+    from tfreuse.watch import watch
+
+    return watch(args.script_command, args.fail_on_findings)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line of `tfreuse`."""
     from tfreuse.ab import DEFAULT_PROCESSES, DEFAULT_THRESHOLD
@@ -173,6 +179,15 @@ def parser() -> argparse.ArgumentParser:
                           help=f"fresh processes a side in each A/A run (default: {DEFAULT_PROCESSES})")
     checking.add_argument("--quick-profile", default="quick", help=argparse.SUPPRESS)
     checking.set_defaults(run=_selfcheck)
+
+    from tfreuse.watch import add_arguments as watch_arguments
+
+    watching = commands.add_parser(
+        "watch", help="run a script unchanged; at exit, list its retraces (and what changed) and "
+                      "the lines that re-created variables",
+        usage="tfreuse watch [--fail-on-findings] -- python SCRIPT.py [ARGS ...]")
+    watch_arguments(watching)
+    watching.set_defaults(run=_watch)
     return main_parser
 
 

@@ -9,8 +9,10 @@ run's machine_info, with oneDNN and allocator settings as the environment had th
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+from typing import Iterator
 
 from tfreuse.errors import UserInputError
 
@@ -61,14 +63,51 @@ def thread_settings() -> dict[str, int]:
     return settings
 
 
-def apply_thread_settings() -> None:
-    """Set TensorFlow's thread pools from the environment; call before TensorFlow initializes."""
+class ThreadSettingsNotApplied(UserWarning):
+    """TensorFlow had started before tfreuse could set its thread pools; the run uses them as they are."""
+
+
+_STARTED = "cannot be modified after initialization"
+
+
+def apply_thread_settings() -> dict[str, tuple[int, int]]:
+    """Set TensorFlow's thread pools from the environment; best before TensorFlow initializes.
+
+    Once any tensor exists (a user's test module or conftest making one at import time, a factory
+    checked before the run) the pools can no longer change: they are then used as they are, one
+    ThreadSettingsNotApplied warning names each setting left unapplied, and `describe()` records
+    the counts in use. Returns {pool: (wanted, in use)} for those settings ({} when all applied).
+    """
+    import warnings
+
     import tensorflow as tf
 
-    setters = {"intra_op": tf.config.threading.set_intra_op_parallelism_threads,
-               "inter_op": tf.config.threading.set_inter_op_parallelism_threads}
+    threading = tf.config.threading
+    pools = {
+        "intra_op": (threading.set_intra_op_parallelism_threads, threading.get_intra_op_parallelism_threads),
+        "inter_op": (threading.set_inter_op_parallelism_threads, threading.get_inter_op_parallelism_threads),
+    }
+    unapplied = {}
     for pool, count in thread_settings().items():
-        setters[pool](count)
+        set_count, get_count = pools[pool]
+        try:
+            set_count(count)
+        except RuntimeError as exc:
+            if _STARTED not in str(exc):
+                raise
+            if get_count() != count:
+                unapplied[pool] = (count, get_count())
+    if unapplied:
+        warnings.warn(ThreadSettingsNotApplied(
+            "TensorFlow was initialized before tfreuse could set its thread pools (a tensor made at "
+            "import time?); running with the pools as they are: " + _unapplied_text(unapplied)), stacklevel=2)
+    return unapplied
+
+
+def _unapplied_text(unapplied: dict[str, tuple[int, int]]) -> str:
+    return "; ".join(f"{pool}_threads wanted {wanted}, in use {used}"
+                     + (" (TensorFlow's default)" if not used else "")
+                     for pool, (wanted, used) in unapplied.items())
 
 
 def prepare_case(seed: int) -> None:
@@ -86,15 +125,44 @@ def prepare_case(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+@contextlib.contextmanager
+def deterministic_ops() -> Iterator[bool]:
+    """TensorFlow's op determinism on inside the block, as it was after; yields True.
+
+    It is one process-wide flag, read as kernels run (GPU reductions, cuDNN algorithm choice):
+    on for the learning runs so their losses repeat between GPU runs, off again before any
+    timed step, where it would slow the kernels measured. `disable_op_determinism` and
+    `is_op_determinism_enabled` are not exported (TF 2.9-2.21 keep them in
+    `tensorflow.python.framework.config`). Left on when it was already (e.g. TF_DETERMINISTIC_OPS=1).
+    A choice a kernel caches per shape (cuDNN convolution autotuning) may outlive the block; no
+    tfreuse scenario has a convolution.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    was_enabled = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield True
+    finally:
+        if not was_enabled:
+            tf_config.disable_op_determinism()
+
+
 def describe(seed: int) -> dict:
     """The conditions in force, as recorded in machine_info."""
     import tensorflow as tf
 
     threading = tf.config.threading
+    in_use = {"intra_op": threading.get_intra_op_parallelism_threads(),
+              "inter_op": threading.get_inter_op_parallelism_threads()}
+    unapplied = {pool: (wanted, in_use[pool]) for pool, wanted in thread_settings().items()
+                 if in_use[pool] != wanted}
     return {
         "gc_during_timing": GC_POLICY,
-        "intra_op_threads": threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": threading.get_inter_op_parallelism_threads(),
+        "intra_op_threads": in_use["intra_op"],
+        "inter_op_threads": in_use["inter_op"],
+        "threads_not_applied": _unapplied_text(unapplied) if unapplied else None,
         "intra_op_threads_source": (THREAD_ENV["intra_op"] if os.environ.get(THREAD_ENV["intra_op"], "").strip()
                                     else INTRA_OP_DEFAULT_NOTE),
         "threads_note": "0 means TensorFlow's default (one thread per core)",

@@ -10,7 +10,9 @@ returns a zero-argument callable). The harness runs it on one device in one mode
    sets a target: `tfreuse.precision`), while the probes count traces, variables and RSS growth
    over the same rounds; in a paired profile, the same situation's `shared` step is timed
    before each round (`tfreuse.pairing`), so each round has a ratio of its own;
-4. writes every figure into `benchmark.extra_info` under the documented schema.
+4. runs an untimed memory window of its own: bytes retained per step (bytes in use after a
+   gc.collect(), read after every step), cache entries and live variables per step;
+5. writes every figure into `benchmark.extra_info` under the documented schema.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Mapping
 
 from tfreuse import conditions, devices, schema
-from tfreuse.errors import first_line
+from tfreuse.errors import VariantUnavailable, first_line
 from tfreuse.pairing import SharedReference
 from tfreuse.precision import PLANNED, EnoughRounds, StoppingRule
 from tfreuse.probes.census import VariableWindow
-from tfreuse.probes.memory import MemoryWindow, sampling_interval
-from tfreuse.probes.tracing import CountedFunction, TraceWindow
+from tfreuse.probes.memory import DEFAULT_HEADROOM, MemoryWindow, RetainedWindow, sampling_interval
+from tfreuse.probes.tracing import CountedFunction, TraceCounter, TraceWindow
 from tfreuse.profiles import Profile
 
 MODES = ("eager", "function", "jit")
@@ -55,7 +57,7 @@ class Context:
     case: Case
     params: Mapping[str, Any]
     profile: Profile
-    functions: list[CountedFunction] = field(default_factory=list)
+    functions: list[CountedFunction | TraceCounter] = field(default_factory=list)
 
     @property
     def mode(self) -> str:
@@ -70,6 +72,13 @@ class Context:
         function = CountedFunction(body, **options)
         self.functions.append(function)
         return function
+
+    def trace_counter(self) -> TraceCounter:
+        """A counter whose `count()`, called in a body that Keras or the step itself turns into a
+        tf.function, adds that body's traces to this case's trace figures."""
+        counter = TraceCounter()
+        self.functions.append(counter)
+        return counter
 
 
 @dataclass
@@ -93,7 +102,9 @@ class Scenario:
     """Base of every scenario: declares its axes; subclasses add one method per variant.
 
     `expected_errors` maps (variant, mode) to the exception TensorFlow raises for it: such a
-    variant is recorded with `outcome: error` (a finding), any other exception fails the test.
+    variant is recorded with `outcome: error` (a finding), as is a `VariantUnavailable` raised by
+    any variant (one that cannot run for this layer, with the reason); any other exception fails
+    the test.
     `skips` maps (variant, mode) to the reason that combination is not run.
     A training scenario sets `learning_steps`: each variant and `shared` are then trained that many
     steps from the same start, and the loss reductions compared (`learning_retained`).
@@ -153,6 +164,16 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "rss_peak_delta_bytes": 0,
         "timing_rsd": None,
         "timing_unstable": None,
+        "memory_window_steps": 0,
+        "retained_bytes_per_step": None,
+        "retained_components": None,
+        "retained_unavailable": "not measured: TensorFlow refused the variant",
+        "retained_native_heap_bytes_per_step": None,
+        "retained_python_heap_bytes_per_step": None,
+        "retained_allocator_bytes_per_step": None,
+        "cache_entries_per_step": None,
+        "variables_created_per_step": None,
+        "variables_alive_per_step": None,
         "allocator_current_delta_bytes": None,
         "allocator_peak_bytes": None,
         "allocator_peak_delta_bytes": None,
@@ -293,6 +314,48 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step
     }
 
 
+def _pool_headroom(measured: dict, steps: int) -> int:
+    """Free bytes to secure in TensorFlow's CPU pool before the memory window: twice what the
+    timed rounds suggest the window's tensors need at most (peak, plus growth over `steps`)."""
+    peak = max(0, measured.get("allocator_peak_delta_bytes") or 0)
+    growth = max(0, measured.get("allocator_current_delta_bytes") or 0)
+    per_step = growth / measured["measured_steps"] if measured.get("measured_steps") else 0
+    return max(DEFAULT_HEADROOM, int(2 * (peak + per_step * steps)))
+
+
+def _retained_memory(step: Callable[[], Any], ctx: Context, step_seconds: float, measured: dict) -> dict:
+    """Bytes, cache entries and variables the case keeps per step, from an untimed window.
+
+    After the timed rounds, so neither the collections nor the reads (~1 ms a step) touch a
+    timed step: the profile's `memory_window_steps` steps, each followed by a gc.collect() and a
+    reading of bytes in use (see `RetainedWindow`), tf.function cache entries and live
+    variables made in the window. Figures are slopes per step, so they do not depend on how many
+    steps ran; `variables_created_per_step` is a plain count over the window's steps.
+    """
+    steps = ctx.profile.memory_window_steps(step_seconds)
+    traces = TraceWindow(ctx.functions)
+    variables = VariableWindow()
+    counters = {"cache_entries": traces.cache_entries, "variables_alive": variables.alive_now}
+    # The VariableWindow closes inside the RetainedWindow, so its collection finds the heap frozen.
+    with RetainedWindow(ctx.case.device, counters, _pool_headroom(measured, steps)) as memory:
+        with traces, variables:
+            for _ in range(steps):
+                step()
+                memory.sample()
+    return {
+        "memory_window_steps": steps,
+        "retained_bytes_per_step": memory.retained_per_step,
+        "retained_components": memory.components,
+        "retained_unavailable": memory.unavailable,
+        "retained_native_heap_bytes_per_step": memory.slope("native_heap"),
+        "retained_python_heap_bytes_per_step": memory.slope("python_heap"),
+        "retained_allocator_bytes_per_step": memory.slope("allocator"),
+        "cache_entries_per_step": memory.slope("cache_entries", digits=3),
+        "variables_created_per_step": round(variables.created / steps, 3),
+        "variables_alive_per_step": memory.slope("variables_alive", digits=3),
+    }
+
+
 def _stability(benchmark: Any) -> dict:
     """pyperf-style flags from pytest-benchmark's statistics of the timed rounds (if it timed)."""
     stats = getattr(getattr(benchmark, "stats", None), "stats", None)
@@ -327,13 +390,15 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                 started = time.perf_counter()
                 timed_step()
         except Exception as exc:  # noqa: BLE001 - recorded below or re-raised
-            if expected is None or not isinstance(exc, expected):
+            refusal = expected if expected is not None and isinstance(exc, expected) else (
+                VariantUnavailable if isinstance(exc, VariantUnavailable) else None)
+            if refusal is None:
                 raise
             refusal_s = time.perf_counter() - started
             record.update(outcome="error", error_type=type(exc).__name__,
                           error_message=first_line(exc), first_step_s=refusal_s)
             # One timed attempt, so the refusal still has a row in the JSON next to its siblings.
-            benchmark.pedantic(_attempt, args=(scenario, case, params, profile, expected),
+            benchmark.pedantic(_attempt, args=(scenario, case, params, profile, refusal),
                                rounds=1, iterations=1)
         else:
             record["first_step_s"] = time.perf_counter() - started
@@ -347,11 +412,15 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             step_seconds = _warm_up(timed_step, profile.warmup_steps)
             if profile.paired_shared and case.variant == "shared":
                 _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
-            record.update(_measured_rounds(benchmark, timed_step, ctx, step_seconds, reference))
+            measured = _measured_rounds(benchmark, timed_step, ctx, step_seconds, reference)
+            record.update(measured)
             record.update(_stability(benchmark))
+            record.update(_retained_memory(timed_step, ctx, step_seconds, measured))
             record.update(step.figures())
             if scenario.learning_steps:
-                record.update(_learning_figures(scenario, ctx))
+                # Op determinism on for the learning runs only (so they repeat on GPU), never while timing.
+                with conditions.deterministic_ops() as deterministic:
+                    record.update(_learning_figures(scenario, ctx), learning_deterministic_ops=deterministic)
 
     schema.validate(record)
     benchmark.extra_info.update(record)

@@ -2,8 +2,9 @@
 
 As asv measures peak memory in a new process per benchmark: nothing that ran before in the same
 process (allocator pools, tf.function caches, frozen heap) can move the figures. The fresh process
-is `python -m pytest NODEID --benchmark-disable` with the same profile and device; it hands its
-record back through a file named in the environment. Timing stays in the main process.
+is `python -m pytest NODEID --benchmark-disable` with the same profile and device, and GPU memory
+growth asked for through the environment (`devices.child_environment`); it hands its record back
+through a file named in the environment. Timing stays in the main process.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
+from tfreuse.devices import child_environment
+
 RECORD_ENV = "TFREUSE_ISOLATED_RECORD"
 # Figures that could depend on what ran before in the process; the rest stay the main process's.
 FIGURES = ("first_step_trace_events", "measured_steps", "trace_events", "traces_per_step",
            "tracing_cache_delta", "variables_created", "live_variables_delta",
            "rss_growth_per_step_bytes", "rss_peak_delta_bytes",
-           "allocator_current_delta_bytes", "allocator_peak_bytes", "allocator_peak_delta_bytes")
+           "allocator_current_delta_bytes", "allocator_peak_bytes", "allocator_peak_delta_bytes",
+           "memory_window_steps", "retained_bytes_per_step", "retained_components",
+           "retained_unavailable", "retained_native_heap_bytes_per_step",
+           "retained_python_heap_bytes_per_step", "retained_allocator_bytes_per_step",
+           "cache_entries_per_step", "variables_created_per_step", "variables_alive_per_step")
 
 
 def hand_back(record: dict) -> bool:
@@ -44,7 +51,7 @@ def figures_from_fresh_process(nodeid: str, rootdir: Path, profile: str, device:
             if value:
                 command += [f"--tfreuse-{name}", value]
         completed = subprocess.run(command, cwd=rootdir, capture_output=True, text=True, check=False,
-                                   env={**os.environ, RECORD_ENV: str(record_path)})
+                                   env=child_environment({RECORD_ENV: str(record_path)}))
         if completed.returncode != 0 or not record_path.exists():
             last = (completed.stdout.strip().splitlines() or ["no output"])[-1]
             raise RuntimeError(f"isolated run of {nodeid} failed: {last}")

@@ -126,10 +126,13 @@ def run(target: str, shape: tuple[int, ...], output: Path, train: bool = False,
     import pytest
 
     from tfreuse.atomic import atomic_write
+    from tfreuse.conditions import apply_thread_settings
 
     if output.exists():
         raise MeasureError(f"{output} already exists; name another file with -o")
-    check_factory(target, load_factory(target), shape)
+    factory = load_factory(target)
+    apply_thread_settings()  # before checking the factory starts TensorFlow, so the run gets them
+    check_factory(target, factory, shape)
     module, attribute, args, kwargs = parse_target(target)
     name = re.sub(r"\W+", "_", attribute).strip("_").lower() or "layer"
     with tempfile.TemporaryDirectory(prefix="tfreuse-measure-") as folder:
@@ -155,15 +158,17 @@ def run(target: str, shape: tuple[int, ...], output: Path, train: bool = False,
 
 def table(path: Path) -> str:
     """A short text table of a measure run: one line per variant, mode and device."""
+    import pandas as pd
+
     from tfreuse.report.analyze import analyze
     from tfreuse.report.load import load
 
     rows = analyze(load([path]).rows).sort_values(["device", "mode", "variant"])
     lines = [f"{'variant':<15} {'mode':<9} {'device':<7} {'median':>11} {'ratio':>8} "
-             f"{'traces/step':>11} {'RSS/step':>11} {'vars/step':>9}"]
+             f"{'traces/step':>11} {'kept/step':>11} {'vars/step':>9}"]
     for r in rows.itertuples():
-        per_step = r.variables_created / r.measured_steps if r.measured_steps else 0
+        per_step = r.variables_created_per_step if pd.notna(r.variables_created_per_step) else 0
         lines.append(f"{r.variant:<15} {r.mode:<9} {r.device:<7} {r.median * 1e3:>8.3f} ms "
                      f"{r.ratio:>7.2f}x {r.traces_per_step:>11.2g} "
-                     f"{kib(r.rss_growth_per_step_bytes):>11} {per_step:>9.2g}")
+                     f"{kib(r.retained_bytes_per_step):>11} {per_step:>9.2g}")
     return "\n".join(lines)

@@ -21,6 +21,7 @@ _DEVICES = pytest.StashKey[list]()
 _USED = pytest.StashKey[bool]()
 _SHARED_MEDIANS = pytest.StashKey[list]()
 _OVERHEAD = pytest.StashKey[dict]()
+_WARMED = pytest.StashKey[dict]()
 ORDERS = ("default", "reversed")
 
 DEFAULT_MODES = "eager,function"
@@ -66,6 +67,9 @@ def _modes(raw: str | None) -> list[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tfreuse: a tfreuse benchmark case")
+    config.addinivalue_line(
+        "markers", "reuse_guard(warmup_steps=1, max_traces=0, max_new_variables=0, "
+                   "max_retained_bytes_per_step=65536): limits of the test's `reuse_guard` fixture")
     try:
         config.stash[_PROFILE] = resolve_profile(config.getoption("tfreuse_profile"))
         if config.getoption("tfreuse_devices"):
@@ -92,7 +96,23 @@ def _device_choices(config: pytest.Config) -> list[devices.DeviceChoice]:
         config.stash[_DEVICES] = devices.select_devices(
             config.getoption("tfreuse_devices"), devices.visible_devices()
         )
+        devices.warn_without_growth(devices.memory_growth(),
+                                    [choice.name for choice in config.stash[_DEVICES]])
     return config.stash[_DEVICES]
+
+
+def _warm_gpus(config: pytest.Config) -> dict:
+    """Warm each selected GPU once, before the session's first case; what it took, by device.
+
+    A GPU's one-time start-up would otherwise land in the first case's `first_step_s`. With it,
+    the fixed cost of the per-step device wait (`devices.wait_cost`), for machine_info.
+    """
+    if _WARMED not in config.stash:
+        config.stash[_WARMED] = {
+            choice.name: {**devices.warm_up(choice.name), "wait_s": devices.wait_cost(choice.name)}
+            for choice in _device_choices(config) if choice.skip_reason is None and devices.is_gpu(choice.name)
+        }
+    return config.stash[_WARMED]
 
 
 def _param(case: Case, reason: str | None):
@@ -141,6 +161,7 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
     from tfreuse.harness import run_case
 
     def run(scenario, case: Case) -> dict:
+        _warm_gpus(request.config)
         record = run_case(benchmark, scenario, case, tfreuse_profile)
         if isolation.hand_back(record):  # this process is the fresh one of an isolated case
             return record
@@ -157,24 +178,43 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
     return run
 
 
+def _user_scenario(node: pytest.Item, case: Case) -> str:
+    """The scenario a user's test names: its name without `test_`, plus its own parameter ids.
+
+    `test_layer[shared-eager-CPU:0-default-lstm]` -> `layer[lstm]`, so a test parametrized over
+    several layers gives one scenario per parameter (and rows that `report` and `compare` keep apart).
+    """
+    name = node.originalname.removeprefix("test_")
+    ids = node.name[len(node.originalname):].removeprefix("[").removesuffix("]")
+    own = "-".join(part for part in ids.split(case.id, 1) if part).replace("--", "-").strip("-")
+    return f"{name}[{own}]" if own else name
+
+
 @pytest.fixture
 def reuse_benchmark(request: pytest.FixtureRequest, tfreuse_run: Callable, tfreuse_profile: Profile) -> Callable:
     """Measure your own layer: call it with factories; get this case's extra_info record back.
 
-    `reuse_benchmark(make_layer, make_inputs, loss=None)`: `make_layer()` returns a new Keras
-    layer or model, `make_inputs()` a tensor or a tuple of them; with `loss(outputs) -> scalar`
-    every step is an SGD step and learning figures are recorded. The test is parametrized over
-    the variants (shared, reinstantiated, reinitialized, mitigated), modes and devices.
+    `reuse_benchmark(make_layer, make_inputs, loss=None, name=None, size=None)`: `make_layer()`
+    returns a new Keras layer or model, `make_inputs()` a tensor or a tuple of them; with
+    `loss(outputs) -> scalar` every step is an SGD step and learning figures are recorded. The
+    test is parametrized over the variants (shared, reinstantiated, reinitialized, mitigated),
+    modes and devices. The scenario is named after the test and its own parameters (`layer[lstm]`
+    for `test_layer` with the id `lstm`), the size `default`; `name` and `size` override them.
     """
-    case: Case = request.param
+    collected: Case = request.param
 
     def measure(make_layer: Callable[[], Any], make_inputs: Callable[[], Any],
-                loss: Callable[[Any], Any] | None = None) -> dict:
+                loss: Callable[[Any], Any] | None = None, name: str | None = None,
+                size: str | None = None) -> dict:
+        from dataclasses import replace
+
         from tfreuse.scenarios.layer_reuse import LayerReuse, as_inputs
 
+        case = replace(collected, scenario=name or _user_scenario(request.node, collected),
+                       size=size or collected.size)
         scenario = LayerReuse(case.scenario, make_layer=lambda _size: make_layer(),
                               make_inputs=lambda _size: as_inputs(make_inputs()),
-                              sizes={USER_SIZE: {}}, loss=loss)
+                              sizes={case.size: {}}, loss=loss)
         return tfreuse_run(scenario, case)
 
     return measure
@@ -197,7 +237,7 @@ def _harness_overhead(config: pytest.Config) -> dict | None:
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    """Add TensorFlow, CPU/GPU identity, conditions, harness overhead and the machine label.
+    """Add TensorFlow, CPU/GPU identity, conditions, harness overhead, GPU warm-up and the label.
 
     Only for runs that had a tfreuse benchmark; pytest-benchmark calls this once, when it saves.
     """
@@ -211,5 +251,25 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     info["profile"] = profile.as_dict()
     info["conditions"] = {**describe(profile.seed), "order": config.getoption("tfreuse_order") or "default"}
     info["harness_overhead"] = _harness_overhead(config)
+    info["gpu_warm_up"] = config.stash.get(_WARMED, {})
     info["rootdir"] = str(config.rootpath)  # benchmark fullnames are relative to it
     machine_info["tfreuse"] = info
+
+
+@pytest.fixture
+def reuse_guard(request: pytest.FixtureRequest):
+    """A `tfreuse.guard.ReuseGuard` around the test: wrap each step in `with reuse_guard.step():`.
+
+    The first step (`warmup_steps`) may build and trace; a later step that creates a tf.Variable
+    or traces a tf.function fails the test, naming the variable and the line that made it, or the
+    function and the argument that changed. Limits come from `@pytest.mark.reuse_guard(...)`.
+    """
+    from tfreuse.guard import ReuseGuard
+
+    marker = request.node.get_closest_marker("reuse_guard")
+    try:
+        guard = ReuseGuard(*(marker.args if marker else ()), **(marker.kwargs if marker else {}))
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(f"@pytest.mark.reuse_guard on {request.node.nodeid}: {exc}") from None
+    with guard:
+        yield guard

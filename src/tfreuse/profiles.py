@@ -26,6 +26,9 @@ class Profile:
     other variant, so their ratio does not depend on the machine's drift between cases.
     `overhead_steps`: steps timed each way (bare and harnessed) by the run's overhead check.
     `seed` seeds Python, NumPy, TensorFlow and Keras before every case.
+    `memory_steps`: steps of the untimed memory window after the timed rounds, where bytes
+    retained per step are read after each step; a slow step gets as many as fit
+    `memory_seconds`, never fewer than `memory_min_steps`.
     """
 
     name: str
@@ -39,6 +42,9 @@ class Profile:
     seed: int = 0
     precision: float | None = None
     cap_seconds: float = 0.0
+    memory_steps: int = 30
+    memory_min_steps: int = 10
+    memory_seconds: float = 3.0
 
     def rounds_within_budget(self, step_seconds: float) -> int:
         """How many rounds of `step_seconds` fit `phase_seconds`, within [min_rounds, rounds]."""
@@ -54,6 +60,12 @@ class Profile:
         fitting = int(self.cap_seconds / step_seconds) if step_seconds > 0 else self.rounds
         return max(planned, min(self.rounds, fitting))
 
+    def memory_window_steps(self, step_seconds: float) -> int:
+        """Steps of the memory window: as many as fit `memory_seconds`, within [memory_min_steps,
+        memory_steps]."""
+        fitting = int(self.memory_seconds / step_seconds) if step_seconds > 0 else self.memory_steps
+        return max(min(self.memory_min_steps, self.memory_steps), min(self.memory_steps, fitting))
+
     def as_dict(self) -> dict:
         """The profile as plain data, for machine_info."""
         return asdict(self)
@@ -62,11 +74,11 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # Every code path once: for `make test`, not for figures.
     "smoke": Profile("smoke", rounds=3, min_rounds=1, warmup_steps=1, phase_seconds=0.2,
-                     all_sizes=False, overhead_steps=200),
+                     all_sizes=False, overhead_steps=200, memory_steps=4, memory_min_steps=3),
     "quick": Profile("quick", rounds=30, min_rounds=5, warmup_steps=1, phase_seconds=0.1,
                      all_sizes=False, overhead_steps=600),
     "full": Profile("full", rounds=300, min_rounds=20, warmup_steps=2, phase_seconds=0.3,
-                    precision=0.045, cap_seconds=12.0),
+                    precision=0.045, cap_seconds=12.0, memory_steps=40, memory_seconds=6.0),
 }
 
 

@@ -39,7 +39,7 @@ FIELDS: tuple[Field, ...] = (
     Field("size", (str,), "-", "Size name of the scenario, e.g. `small`, `large`."),
     Field("size_params", (dict,), "-", "The concrete dimensions behind `size` (batch, units, ...)."),
     Field("profile", (str,), "-", "Profile that set rounds, warm-up and the time budget."),
-    Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant."),
+    Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant or it cannot run for this layer (the message says why)."),
     Field("error_type", (str,), "-", "Exception class when outcome is `error`.", nullable=True),
     Field("error_message", (str,), "-", "First line of the exception message.", nullable=True),
     Field(
@@ -75,13 +75,77 @@ FIELDS: tuple[Field, ...] = (
         "Variables created during the timed rounds and still alive after them (after gc.collect()).",
     ),
     Field(
+        "memory_window_steps", (int,), "steps",
+        "Steps of the untimed memory window run after the timed rounds, behind the `retained_*` "
+        "and `*_per_step` count figures (the profile's `memory_steps`, fewer for slow steps; 0 "
+        "for a refused variant).",
+    ),
+    Field(
+        "retained_bytes_per_step", _NUM, "bytes/step",
+        "Primary memory figure: bytes the case keeps per step. Slope of a least-squares line "
+        "through bytes in use read after each step of the memory window, each read after a "
+        "gc.collect(): the C heap (`psutil.heap_info()` heap_used + mmap_used: graphs, caches, "
+        "C++ objects, Python objects over 512 B, tensors TensorFlow mallocs directly) plus "
+        "pymalloc's blocks in use (`sys._debugmallocstats()`: Python objects of 512 B or less, in "
+        "arenas malloc does not see) plus, where the device has allocator stats, TensorFlow's "
+        "allocator `current` (GPU memory; on CPU the pool's tensors: free room is reserved in the "
+        "pool first so its regions, which come from malloc, never grow in the window and are "
+        "not counted twice). `retained_components` names the parts added. Null, with "
+        "`retained_unavailable`, where a part cannot be read; never an RSS substitute.",
+        nullable=True,
+    ),
+    Field(
+        "retained_components", (str,), "-",
+        "The parts added in `retained_bytes_per_step`, e.g. `native heap + pymalloc + CPU:0 "
+        "allocator current`.", nullable=True,
+    ),
+    Field(
+        "retained_unavailable", (str,), "-",
+        "Why `retained_bytes_per_step` is null (e.g. psutil without heap_info, a refused "
+        "variant); null when it has a value.", nullable=True,
+    ),
+    Field(
+        "retained_native_heap_bytes_per_step", _NUM, "bytes/step",
+        "Part of `retained_bytes_per_step`: the C heap's slope (`psutil.heap_info()`).",
+        nullable=True,
+    ),
+    Field(
+        "retained_python_heap_bytes_per_step", _NUM, "bytes/step",
+        "Part of `retained_bytes_per_step`: pymalloc's blocks in use, slope.", nullable=True,
+    ),
+    Field(
+        "retained_allocator_bytes_per_step", _NUM, "bytes/step",
+        "Part of `retained_bytes_per_step`: TensorFlow's allocator `current`, slope; null where "
+        "the device has no allocator stats (then tensors are in the C heap).", nullable=True,
+    ),
+    Field(
+        "cache_entries_per_step", _NUM, "entries/step",
+        "tf.function cache entries kept per step in the memory window (slope of the cache size "
+        "read after each step); 1 for a function that retraces every step and keeps every trace.",
+        nullable=True,
+    ),
+    Field(
+        "variables_created_per_step", _NUM, "variables/step",
+        "tf.Variables created per step in the memory window (count / `memory_window_steps`).",
+        nullable=True,
+    ),
+    Field(
+        "variables_alive_per_step", _NUM, "variables/step",
+        "Variables made in the memory window that stay alive, per step (slope of their count "
+        "read after each step and a gc.collect()): 0 when each step's variables die, the "
+        "variables per step when every one is kept.", nullable=True,
+    ),
+    Field(
         "rss_growth_per_step_bytes", _NUM, "bytes/step",
-        "Slope of a least-squares line through process RSS read after the timed rounds (after "
-        "every round, or every few rounds for steps under 12 ms, so reads cost under 0.5%).",
+        "Secondary (order-dependent): RSS grows only when the allocator has no free pages left, so "
+        "this depends on what earlier cases freed; `retained_bytes_per_step` is the figure to "
+        "read. Slope of a least-squares line through process RSS read after the timed rounds "
+        "(after every round, or every few rounds for steps under 12 ms, so reads cost under 0.5%).",
     ),
     Field(
         "rss_peak_delta_bytes", (int,), "bytes",
-        "Highest RSS read during the timed rounds minus RSS just before them.",
+        "Secondary (order-dependent, as RSS growth): highest RSS read during the timed rounds "
+        "minus RSS just before them.",
     ),
     Field(
         "timing_rsd", _NUM, "ratio",
@@ -155,6 +219,15 @@ SCENARIO_FIELDS: tuple[Field, ...] = (
     Field("learning_retained", _NUM, "ratio",
           "Training scenarios: loss reduction of the variant divided by that of `shared` over the "
           "same steps from the same start; 1 keeps all learning, 0 throws it away.", nullable=True),
+    Field("learning_deterministic_ops", (bool,), "-",
+          "Training scenarios: TensorFlow's op determinism was on while the learning figures were "
+          "made (turned on for those runs only, never for the timed rounds), so they repeat "
+          "between GPU runs."),
+    Field("optimizer_iterations", (int,), "steps",
+          "Training scenarios with a Keras optimizer: the step count of the optimizer the variant "
+          "ends with after `learning_steps` steps; fewer than `learning_steps` when the optimizer "
+          "(and its slot variables, e.g. Adam's moments) was re-created on the way.",
+          nullable=True),
     Field("frozen_weight_drift", _NUM, "-",
           "Transfer learning: largest absolute change of a frozen extractor weight since it was "
           "frozen (the pretrained values), after `learning_steps` steps; 0 when freezing held.",

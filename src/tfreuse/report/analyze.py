@@ -21,6 +21,10 @@ import pandas as pd
 from tfreuse.schema import MIN_STABLE_ROUNDS, UNSTABLE_RSD
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
+# Variants that are the fix users are told to apply, besides every `mitigated_<how>`.
+FIX_VARIANTS = ("mitigated", "guarded_creation")
+# A fix "did not fix" when its ratio's whole 95% interval lies above this many times `shared`.
+FIX_TOLERANCE = 1.5
 BOOTSTRAP_RESAMPLES = 1000
 REFERENCE_SHIFT_LIMIT = 0.25
 
@@ -142,13 +146,40 @@ _VERB = {
     "per_timestep": "a separate cell per time step",
     "per_position": "separate projections per position",
     "creation_every_call": "creating a variable inside tf.function on every call",
+    "predict_per_batch": "calling model.predict on every small batch",
+    "python_scalar": "passing the step number as a Python int",
+    "changing_shape": "feeding a batch of a new shape every step",
+    "function_per_step": "creating a new tf.function every step",
+    "method_per_object": "creating a new object with a tf.function method every step",
+    "recompiled": "recompiling the model with a new optimizer every step",
+    "optimizer_per_step": "creating a new optimizer every step of a custom loop",
+    "load_model_per_request": "calling keras.models.load_model for every request",
+    "load_weights_per_request": "building the model and loading its weights for every request",
+    "assigned_in_call": "assigning new sub-layers to attributes inside call()",
+    # Fixes (see `is_fix`): worded so that "still costs" reads right.
+    "mitigated_clear_session": "a new model per trial after keras.backend.clear_session()",
+    "mitigated_gc_collect": "a new model per trial after gc.collect()",
+    "mitigated_predict_on_batch": "model.predict_on_batch on every small batch",
+    "mitigated_direct_call": "calling the model eagerly on every small batch",
+    "mitigated_scalar_as_variable": "the step number through a tf.Variable",
+    "mitigated_scalar_reduce_retracing": "the step number as a Python int with reduce_retracing=True",
+    "mitigated_shape_input_signature": "new batch shapes through an input_signature with None",
+    "mitigated_shape_reduce_retracing": "new batch shapes with reduce_retracing=True",
+    "mitigated_same_optimizer": "recompiling every step with the same optimizer",
+    "mitigated_optimizer_once": "a custom loop with its optimizer made once",
 }
 _THING = {
     "shared_layer": "a layer", "training_loop": "the trained variable",
     "transfer_learning": "the pretrained extractor", "recurrent": "the LSTM",
     "attention": "the attention layer", "function_rules": "a variable",
+    "model_in_loop": "the model (built, compiled and fit per trial)",
+    "layers_in_call": "the sub-layers inside call()",
 }
 _MODE = {"eager": "in eager mode", "function": "inside tf.function", "jit": "under XLA"}
+# Where the mode is Keras' own setting for fit/predict/train_on_batch (scenarios.keras_models).
+_KERAS_MODE = {"eager": "with run_eagerly=True", "function": "in Keras' default (tf.function) mode",
+               "jit": "with jit_compile=True"}
+_KERAS_MODE_SCENARIOS = ("model_in_loop", "predict_in_loop", "recompile_in_loop")
 
 
 def _bytes(value: float) -> str:
@@ -158,17 +189,35 @@ def _bytes(value: float) -> str:
     return f"{value:.0f} B"
 
 
+def is_fix(variant: str) -> bool:
+    """Whether `variant` is a fix users are told to apply (`mitigated`, `mitigated_<how>`, ...)."""
+    return variant in FIX_VARIANTS or variant.startswith("mitigated_")
+
+
+def _not_fixed(row: pd.Series) -> bool:
+    """A fix whose whole interval is above FIX_TOLERANCE x shared, that retraces every step, or
+    that keeps under 90% of the learning."""
+    traces, retained = row.get("traces_per_step"), row.get("learning_retained")
+    return bool(row.get("ratio_ci_low", np.nan) > FIX_TOLERANCE
+                or (traces is not None and np.isfinite(traces) and traces >= 1)
+                or (retained is not None and np.isfinite(retained) and retained < 0.9))
+
+
 def headline(row: pd.Series) -> str:
     """One sentence with figures for a variant row that has a ratio."""
     verb = _VERB.get(row["variant"], f"the {row['variant']} variant").format(
         thing=_THING.get(row["scenario"], "the layer"))
-    text = (f"{verb[0].upper()}{verb[1:]} {_MODE.get(row['mode'], row['mode'])} costs "
+    costs = "still costs" if is_fix(row["variant"]) else "costs"
+    modes = _KERAS_MODE if row["scenario"] in _KERAS_MODE_SCENARIOS else _MODE
+    text = (f"{verb[0].upper()}{verb[1:]} {modes.get(row['mode'], row['mode'])} {costs} "
             f"{row['ratio']:.1f}x the shared step time")
     if np.isfinite(row.get("ratio_ci_low", np.nan)):
         text += f" (95% CI {row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})"
-    growth = row.get("rss_growth_per_step_bytes")
-    if growth is not None and np.isfinite(growth) and growth > 1024:
-        text += f" and grows memory by {_bytes(growth)} per step"
+    # Bytes in use kept per step, not RSS growth: RSS grows only when the allocator runs out of
+    # free pages, so it read 0.0 KB/step for a retracing step that keeps ~250 KB every step.
+    kept = row.get("retained_bytes_per_step")
+    if kept is not None and np.isfinite(kept) and kept > 1024:
+        text += f" and keeps {_bytes(kept)} of memory per step"
     traces = row.get("traces_per_step")
     if traces is not None and np.isfinite(traces) and traces > 0:
         text += ", retracing every step" if traces == 1 else f", retracing {traces:.2g} times per step"
@@ -179,13 +228,19 @@ def headline(row: pd.Series) -> str:
 
 
 def headlines(analyzed: pd.DataFrame, per_scenario: int = 1) -> list[str]:
-    """The costliest anti-pattern of each scenario on each machine, in plain words."""
-    ranked = analyzed[analyzed["ratio"].notna() & (analyzed["variant"] != "shared")
-                      & ~analyzed["variant"].isin(["mitigated", "guarded_creation"])]
+    """The costliest anti-pattern of each scenario on each machine, in plain words, each
+    followed by the scenario's fixes that did not fix (see `_not_fixed`), costliest first."""
+    measured = analyzed[analyzed["ratio"].notna() & (analyzed["variant"] != "shared")]
+    fixes = measured["variant"].map(is_fix).astype(bool)
     sentences = []
-    for _, group in ranked.groupby(["machine", "scenario"], sort=True):
+    for (machine, scenario), group in measured[~fixes].groupby(["machine", "scenario"], sort=True):
         for _, row in group.sort_values("ratio", ascending=False).head(per_scenario).iterrows():
             sentences.append(headline(row))
+        here = (measured["machine"] == machine) & (measured["scenario"] == scenario)
+        scenario_fixes = measured[fixes & here]
+        for _, row in scenario_fixes.sort_values("ratio", ascending=False).iterrows():
+            if _not_fixed(row):
+                sentences.append(headline(row))
     return sentences
 
 

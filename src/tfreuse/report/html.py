@@ -17,8 +17,8 @@ from tfreuse.report.analyze import REFERENCE_SHIFT_LIMIT, errors, headlines, lat
 _TEMPLATES = Path(__file__).parent / "templates"
 
 COLUMNS = ("variant", "mode", "size", "device", "machine", "median ms", "ratio", "95% CI",
-           "traces/step", "RSS/step", "vars/step", "alloc peak", "learning kept", "drift",
-           "param bytes")
+           "traces/step", "retained/step", "vars/step", "alloc peak", "RSS/step (secondary)",
+           "learning kept", "drift", "param bytes")
 TEXT_COLUMNS = 5
 
 
@@ -29,9 +29,11 @@ def _number(value, spec: str = ".3g", suffix: str = "") -> str:
 
 
 def _row(row: dict) -> dict:
-    steps = row.get("measured_steps") or 0
-    created = row.get("variables_created")
-    per_step = created / steps if steps and created is not None and math.isfinite(created) else None
+    per_step = row.get("variables_created_per_step")
+    if per_step is None or not math.isfinite(per_step):  # results written before the memory window
+        steps = row.get("measured_steps") or 0
+        created = row.get("variables_created")
+        per_step = created / steps if steps and created is not None and math.isfinite(created) else None
     ci = ""
     if math.isfinite(row.get("ratio_ci_low", math.nan)) and row["variant"] != "shared":
         ci = f"{row['ratio_ci_low']:.2f}–{row['ratio_ci_high']:.2f}"
@@ -42,8 +44,9 @@ def _row(row: dict) -> dict:
     if row.get("shifted") and ratio:
         ratio += " ~"
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median, ratio,
-             ci, _number(row.get("traces_per_step"), ".2g"), kib(row.get("rss_growth_per_step_bytes")),
+             ci, _number(row.get("traces_per_step"), ".2g"), kib(row.get("retained_bytes_per_step")),
              _number(per_step, ".2g"), kib(row.get("allocator_peak_delta_bytes") or math.nan),
+             kib(row.get("rss_growth_per_step_bytes")),
              _number(row.get("learning_retained"), ".0%"), _number(row.get("frozen_weight_drift"), ".3g"),
              _number(row.get("param_bytes"), ",.0f")]
     css = "error" if row["outcome"] == "error" else ("shared" if row["variant"] == "shared" else "")
@@ -61,7 +64,7 @@ def _scenario_sections(analyzed: pd.DataFrame) -> list[dict]:
         rows = rows.sort_values(["machine", "device", "mode", "size", "variant"])
         plot_specs = [
             (plots.slowdown, "step time relative to shared"),
-            (plots.memory_growth, "memory growth per step"),
+            (plots.memory_retained, "memory retained per step"),
             (plots.traces, "tf.function traces per step"),
             (plots.distributions, "step-time distributions"),
         ]

@@ -14,7 +14,8 @@ from tfreuse.report.load import SAMPLE_COLUMNS, Loaded
 from tfreuse.units import kib
 
 SUMMARY_COLUMNS = ["machine", "scenario", "variant", "mode", "device", "size", "median", "ratio",
-                   "ratio_ci_low", "ratio_ci_high", "traces_per_step", "rss_growth_per_step_bytes",
+                   "ratio_ci_low", "ratio_ci_high", "traces_per_step", "retained_bytes_per_step",
+                   "rss_growth_per_step_bytes",
                    "learning_retained", "outcome"]
 
 
@@ -40,8 +41,8 @@ def summary_markdown(analyzed: pd.DataFrame) -> str:
     lines += [f"- {sentence}" for sentence in headlines(analyzed)] or ["- no ratios to report"]
     rows = analyzed[analyzed["tfreuse"] & (analyzed["variant"] != "shared")]
     if not rows.empty:
-        lines += ["", "| machine | scenario | variant | mode | size | ratio (95% CI) | traces/step | RSS/step |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["", "| machine | scenario | variant | mode | size | ratio (95% CI) | traces/step | "
+                  "retained/step | RSS/step (secondary) |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rows.sort_values(["machine", "scenario", "mode", "size", "variant"]).itertuples():
             ratio = "refused" if r.outcome == "error" else (
                 f"{r.ratio:.2f}x" if pd.notna(r.ratio) else "")
@@ -50,7 +51,7 @@ def summary_markdown(analyzed: pd.DataFrame) -> str:
             rss = kib(r.rss_growth_per_step_bytes)
             traces = f"{r.traces_per_step:.2g}" if pd.notna(r.traces_per_step) else ""
             lines.append(f"| {r.machine} | {r.scenario} | {r.variant} | {r.mode} | {r.size} | {ratio} | "
-                         f"{traces} | {rss} |")
+                         f"{traces} | {kib(r.retained_bytes_per_step)} | {rss} |")
     return "\n".join(lines) + "\n"
 
 

@@ -70,9 +70,10 @@ def slowdown(rows: pd.DataFrame, title: str) -> bytes | None:
                  title, log=True, whiskers=("ratio_ci_low", "ratio_ci_high"))
 
 
-def memory_growth(rows: pd.DataFrame, title: str) -> bytes | None:
-    """Process RSS growth per step (KiB) of each variant."""
-    return _dots(rows, "rss_growth_per_step_bytes", "RSS growth per step (KiB)", title, scale=1024)
+def memory_retained(rows: pd.DataFrame, title: str) -> bytes | None:
+    """Bytes retained per step (KiB; bytes in use after gc.collect(), not RSS) of each variant."""
+    return _dots(rows, "retained_bytes_per_step",
+                 "memory retained per step (KiB in use after gc.collect())", title, scale=1024)
 
 
 def traces(rows: pd.DataFrame, title: str) -> bytes | None:

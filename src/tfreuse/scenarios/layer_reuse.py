@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from tfreuse.harness import Context, Scenario, Step
-from tfreuse.layers import build_with_initializers, prebuild, reinitialize
+from tfreuse.layers import make_redrawable, prebuild, reinitialize
 
 LayerFactory = Callable[[Mapping[str, Any]], Any]
 InputFactory = Callable[[Mapping[str, Any]], tuple]
@@ -142,10 +142,13 @@ class LayerReuse(Scenario):
         return self._step(step, lambda: latest["layer"], inputs)
 
     def reinitialized(self, ctx: Context) -> Step:
-        """The same layer every step, its weights re-drawn from their initializers first (timed)."""
-        layer = self.make_layer(ctx.params)
+        """The same layer every step, its weights re-drawn from their initializers first (timed).
+
+        The initializers are those Keras drew each weight from (see `tfreuse.layers`); a layer with
+        a weight whose initializer cannot be known is recorded as refused, with the reason.
+        """
         inputs = self.make_inputs(ctx.params)
-        weights = build_with_initializers(layer, inputs)
+        layer, weights = make_redrawable(lambda: self.make_layer(ctx.params), inputs)
         optimizer = self._optimizer()
         body = self._compiled_body(ctx)
 

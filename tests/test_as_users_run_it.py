@@ -1,0 +1,146 @@
+"""tfreuse as a user runs it: the installed console script and `pytest`, in fresh processes,
+from a folder outside the repository (smoke profile, so nothing here is a timing run)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+TFREUSE = Path(sys.executable).with_name("tfreuse")  # the console script installed beside python
+VARIANTS = {"shared", "reinstantiated", "reinitialized", "mitigated"}
+
+USER_FACTORIES = '''
+import keras
+
+
+def make_block():
+    """The user's factory: a small Sequential model, made anew on every call."""
+    return keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(4)])
+'''
+
+# A test module like many: a constant tensor at import time (TensorFlow starts before collection),
+# one test parametrized over several layers, one naming its scenario itself, and a layer that
+# cannot be re-drawn.
+USER_TESTS = '''
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+SCALE = tf.constant(0.5)  # made at import time, before tfreuse could set the thread pools
+
+LAYERS = {
+    "dense": (lambda: keras.layers.Dense(8), (4, 8)),
+    "lstm": (lambda: keras.layers.LSTM(8), (4, 3, 8)),
+    "conv2d": (lambda: keras.layers.Conv2D(4, (3, 3)), (2, 6, 6, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_layer(reuse_benchmark, name):
+    make, shape = LAYERS[name]
+    record = reuse_benchmark(make_layer=make, make_inputs=lambda: SCALE * tf.ones(shape))
+    assert record["scenario"] == f"layer[{name}]"
+
+
+def test_named(reuse_benchmark):
+    reuse_benchmark(make_layer=lambda: keras.layers.Dense(8), make_inputs=lambda: tf.ones((4, 8)),
+                    name="my dense", size="4x8")
+
+
+class FromAValue(keras.layers.Layer):
+    def build(self, input_shape):
+        self.offset = keras.Variable(np.ones(input_shape[-1], dtype="float32"), name="offset")
+
+    def call(self, x):
+        return x + self.offset
+
+
+def test_from_a_value(reuse_benchmark):
+    reuse_benchmark(make_layer=FromAValue, make_inputs=lambda: tf.ones((4, 8)))
+'''
+
+
+def _run(folder: Path, *command: str | Path) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(part) for part in command], cwd=folder, capture_output=True, text=True)
+    assert result.returncode == 0, f"{command}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def _report_rows(folder: Path, results: Path) -> pd.DataFrame:
+    _run(folder, TFREUSE, "report", results, "-o", folder / "report")
+    return pd.read_csv(folder / "report" / "results.csv")
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory) -> Path:
+    """A user's folder outside the repository, with their factories and tests."""
+    folder = tmp_path_factory.mktemp("user_folder")
+    (folder / "my_layers.py").write_text(USER_FACTORIES)
+    (folder / "test_my_layers.py").write_text(USER_TESTS)
+    return folder
+
+
+@pytest.mark.parametrize("target, shape, extra, scenario", [
+    ("my_layers:make_block", "4,6", ("--train", "--modes", "function"), "make_block"),
+    ("keras.layers:Conv2D(4, kernel_size=(3, 3), padding='same')", "2,8,8,3", ("--modes", "function"), "conv2d"),
+    ("keras.applications:MobileNetV3Small(input_shape=(32, 32, 3), weights=None, include_top=False)",
+     "1,32,32,3", ("--modes", "eager"), "mobilenetv3small"),
+], ids=["factory-train", "layer-tuple-kwarg", "application-model"])
+def test_measure_prints_the_table_and_its_json_becomes_a_named_report(outside, target, shape, extra, scenario):
+    output = outside / f"{scenario}.json"
+    printed = _run(outside, TFREUSE, "measure", target, "--input-shape", shape, "--profile", "smoke",
+                   *extra, "-o", output).stdout
+    mode = extra[-1]
+    for variant in VARIANTS:
+        assert f"{variant:<15} {mode:<9} CPU:0" in printed
+    rows = _report_rows(outside, output)
+    assert set(rows["scenario"]) == {scenario}
+    assert set(rows["variant"]) == VARIANTS and set(rows["outcome"]) == {"ok"}
+    if "--train" in extra:
+        assert rows.set_index("variant").loc["shared", "learning_retained"] == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def user_run(outside) -> tuple[subprocess.CompletedProcess, dict]:
+    result = _run(outside, sys.executable, "-m", "pytest", "test_my_layers.py", "-p", "no:cacheprovider",
+                  "--tfreuse-profile", "smoke", "--tfreuse-modes", "function", "--benchmark-json", "out.json")
+    return result, json.loads((outside / "out.json").read_text())
+
+
+def test_a_tensor_made_at_import_time_leaves_the_pools_as_they_are_and_says_so(user_run):
+    result, data = user_run
+    assert result.stdout.count("ThreadSettingsNotApplied") == 1
+    conditions = data["machine_info"]["tfreuse"]["conditions"]
+    assert conditions["intra_op_threads"] == 0  # TensorFlow's default, as it started
+    assert conditions["threads_not_applied"].startswith("intra_op_threads wanted ")
+
+
+def test_each_parameter_of_a_user_test_is_a_scenario_of_its_own(outside, user_run):
+    rows = _report_rows(outside, outside / "out.json")
+    ok = rows[rows["outcome"] == "ok"]
+    assert set(ok["scenario"]) == {"layer[dense]", "layer[lstm]", "layer[conv2d]", "my dense", "from_a_value"}
+    per_scenario = ok.groupby("scenario")["variant"].apply(set)
+    assert all(variants == VARIANTS for name, variants in per_scenario.items() if name != "from_a_value")
+    assert set(rows.loc[rows["scenario"] == "my dense", "size"]) == {"4x8"}
+    shared = ok[ok["variant"] == "shared"]
+    assert list(shared["ratio"]) == pytest.approx([1.0] * len(shared))  # each against its own shared
+    compared = _run(outside, TFREUSE, "compare", "out.json", "out.json").stdout
+    for name in ("dense", "lstm", "conv2d"):
+        assert compared.count(f"| test_layer[reinstantiated-function-CPU:0-default-{name}] |") == 1
+
+
+def test_a_layer_that_cannot_be_redrawn_has_the_reason_in_its_row(outside, user_run):
+    rows = _report_rows(outside, outside / "out.json")
+    mine = rows[rows["scenario"] == "from_a_value"].set_index("variant")
+    assert mine.loc["reinitialized", "outcome"] == "error"
+    assert re.fullmatch(r"cannot re-draw weight 'from_a_value(_\d+)?/offset': it is not made from an "
+                        r"initializer \(a value given directly\?\)", mine.loc["reinitialized", "error_message"])
+    assert set(mine.drop(index="reinitialized")["outcome"]) == {"ok"}

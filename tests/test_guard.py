@@ -1,0 +1,287 @@
+"""The reuse guard: every anti-pattern scenario caught with the right kind and line, baselines pass,
+retraces explained argument by argument, and the one private hook into TensorFlow still works."""
+
+import importlib
+import inspect
+from pathlib import Path
+
+import keras
+import pytest
+import tensorflow as tf
+
+from tfreuse.guard import ReuseError, ReuseGuard
+from tfreuse.harness import Case, Context
+from tfreuse.probes.tracing import TraceLog, _on_every_trace
+from tfreuse.profiles import Profile
+
+PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
+STEADY_STEPS = 3
+
+
+def _scenario(module):
+    return next(getattr(value, "tfreuse_scenario") for value in vars(module).values()
+                if getattr(value, "tfreuse_scenario", None) is not None)
+
+
+def guarded_findings(module_name: str, variant: str, mode: str, steady_steps=STEADY_STEPS, **limits):
+    """Run a scenario variant's step 1 + `steady_steps` times under the guard; its findings."""
+    module = importlib.import_module(f"benchmarks.{module_name}")
+    scenario = _scenario(module)
+    size = next(iter(scenario.sizes))
+    ctx = Context(Case(scenario.name, variant, mode, "CPU:0", size), scenario.sizes[size], PROFILE)
+    with ReuseGuard(warmup_steps=1, raise_on_findings=False, **limits) as guard:
+        step = scenario.make_step(ctx)
+        for _ in range(1 + steady_steps):
+            with guard.step():
+                step()
+    return module, guard.findings
+
+
+def _line_of(module, place: str) -> int:
+    """The line of `module` a row names: "text", "Qualified.name: text" or "...: after >> text".
+
+    `Qualified.name` limits the search to that function's source; `after >> text` to the lines
+    after the first one holding `after` (a nested `def`). Exactly one line may match.
+    """
+    within, text = place.split(": ", 1) if ": " in place.split(" ", 1)[0] + " " else ("", place)
+    target = module
+    for part in filter(None, within.split(".")):
+        target = getattr(target, part)
+    source, first = inspect.getsourcelines(target) if within else (
+        Path(module.__file__).read_text().splitlines(keepends=True), 1)
+    after, _, text = text.rpartition(" >> ")
+    start = next((index for index, line in enumerate(source) if after in line), None) if after else 0
+    assert start is not None, f"{after!r} is not in {within or module.__file__}"
+    lines = [first + index for index, line in enumerate(source) if index >= start and text in line]
+    assert len(lines) >= 1, f"{text!r} is not in {within or module.__file__}"
+    return lines[0] if after else (lines[0] if len(lines) == 1 else pytest.fail(
+        f"{text!r} is on lines {lines} of {within or module.__file__}"))
+
+
+# (scenario module, variant, mode, finding kind, what the finding says, the line of the scenario's
+# module it points at). New anti-pattern scenarios are one more row. None for the line: the
+# variables are made by Keras from tfreuse's harness (a built-in layer built on its first call),
+# so no frame of the scenario module is on the stack; the message still names the layer.
+ANTI_PATTERNS = [
+    ("test_shared_layer", "reinstantiated", "eager", "variable", "of layer linear_layer",
+     "self.kernel = self.add_weight("),
+    ("test_shared_layer", "reinstantiated", "function", "trace", "a different LinearLayer object", None),
+    ("test_training_loop", "recreated", "eager", "variable", "Variable (8, 4) float32",
+     "TrainingLoop.recreated: def body(x, y): >> holder.weight = tf.Variable(w0)"),
+    ("test_training_loop", "recreated", "eager", "variable", "/iteration () int64",
+     "TrainingLoop.recreated: return _train(holder.weight, keras.optimizers.SGD(LEARNING_RATE), x, y)"),
+    ("test_function_rules", "new_object_arg", "function", "trace", "a different Dense object",
+     "return forward(layer, x)"),
+    ("test_function_rules", "new_object_arg_reduce_retracing", "function", "trace",
+     "a different Dense object", "return forward(layer, x)"),
+    ("test_function_rules", "new_object_arg", "function", "variable", "of layer dense", None),
+    ("test_attention", "reinstantiated", "eager", "variable", "of layer query_0 (Dense)",
+     "dense.build((None, input_shape[-1]))"),
+    ("test_recurrent", "reinstantiated", "eager", "variable", "(LSTMCell)", None),
+    ("test_transfer_learning", "reinstantiated", "eager", "variable", "features/kernel",
+     "extractor = keras.Sequential(["),
+    ("test_transfer_learning", "reinstantiated", "function", "trace", "a different Sequential object",
+     "return step(latest[\"extractor\"], x, y)"),
+]
+
+
+@pytest.mark.parametrize("module_name, variant, mode, kind, says, line_text", ANTI_PATTERNS,
+                         ids=[f"{row[0]}-{row[1]}-{row[2]}-{row[3]}" for row in ANTI_PATTERNS])
+def test_every_anti_pattern_is_caught_with_its_kind_and_line(module_name, variant, mode, kind, says,
+                                                              line_text):
+    module, findings = guarded_findings(module_name, variant, mode, max_retained_bytes_per_step=None)
+    of_kind = [finding for finding in findings if finding.kind == kind and says in finding.message]
+    assert of_kind, f"no {kind} finding saying {says!r} in:\n" + "\n".join(f.message for f in findings)
+    assert {finding.step for finding in of_kind} == set(range(2, 2 + STEADY_STEPS))
+    if line_text is not None:
+        expected = (str(Path(module.__file__).resolve()), _line_of(module, line_text))
+        assert expected in {(finding.where.file, finding.where.line) for finding in of_kind if finding.where}
+
+
+BASELINES = [(module, "shared", mode) for module in
+             ("test_shared_layer", "test_training_loop", "test_function_rules", "test_attention",
+              "test_recurrent", "test_transfer_learning")
+             for mode in ("eager", "function")]
+
+
+@pytest.mark.parametrize("module_name, variant, mode", BASELINES, ids=["-".join(row) for row in BASELINES])
+def test_every_reuse_baseline_passes_the_guard(module_name, variant, mode):
+    """With the default limits, memory included (5 steady steps: see DEFAULT_RETAINED_BYTES_PER_STEP)."""
+    _module, findings = guarded_findings(module_name, variant, mode, steady_steps=5)
+    assert [finding.message for finding in findings] == []
+
+
+# --- what changed between two traces ------------------------------------------------------------
+
+def _retrace_messages(first_call, second_call):
+    @tf.function
+    def step(x, rate, layer=None):
+        return x * rate
+
+    step(*first_call)
+    with ReuseGuard(warmup_steps=0) as guard, pytest.raises(ReuseError) as raised:
+        with guard.step():
+            step(*second_call)
+    return str(raised.value)
+
+
+def test_a_changed_python_scalar_is_named_with_both_values():
+    x = tf.ones((32, 64))
+    assert "`rate`: Python float 0.1 -> 0.2" in _retrace_messages((x, 0.1), (x, 0.2))
+
+
+def test_a_new_shape_is_named_with_both_shapes():
+    message = _retrace_messages((tf.ones((32, 64)), 0.5), (tf.ones((16, 64)), 0.5))
+    assert "`x`: shape (32, 64) -> (16, 64)" in message
+
+
+def test_a_changed_dtype_is_named():
+    message = _retrace_messages((tf.ones((4,)), 0.5), (tf.ones((4,), tf.float64), 0.5))
+    assert "`x`: dtype float32 -> float64" in message
+
+
+def test_a_new_layer_object_is_named_with_its_class_and_both_names():
+    x = tf.ones((2, 3))
+    first, second = keras.layers.Dense(4, name="old_head"), keras.layers.Dense(4, name="new_head")
+    message = _retrace_messages((x, 0.5, first), (x, 0.5, second))
+    assert "`layer`: a different Dense object (Dense 'old_head' at" in message
+    assert "-> Dense 'new_head' at" in message
+
+
+def test_the_message_names_the_function_and_the_calling_line():
+    x = tf.ones((2,))
+    message = _retrace_messages((x, 1), (x, 2))
+    here = inspect.getsourcelines(_retrace_messages)
+    call_line = here[1] + next(i for i, line in enumerate(here[0]) if "step(*second_call)" in line)
+    assert f"tf.function `step` (defined at {__file__}:" in message
+    assert f"called at {__file__}:{call_line}" in message
+
+
+# --- the guard itself ---------------------------------------------------------------------------
+
+def _marked_line(marker: str) -> int:
+    """The line of this file ending with the comment `marker`."""
+    lines = Path(__file__).read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if line.endswith(f"# {marker}"))
+
+
+def test_variables_made_during_warm_up_are_allowed_and_later_ones_name_their_line():
+    x = tf.ones((2, 3))
+    with pytest.raises(ReuseError) as raised:
+        with ReuseGuard(warmup_steps=1) as guard:
+            for _ in range(2):
+                with guard.step():
+                    keras.layers.Dense(5, name="head")(x)  # Dense made in the step
+    message = str(raised.value)
+    assert "step 2: 2 new tf.Variable(s)" in message
+    assert "head/kernel (3, 5) float32 of layer head (Dense)" in message
+    assert "head/bias (5,) float32 of layer head (Dense)" in message
+    assert f"made at {__file__}:{_marked_line('Dense made in the step')} in " in message
+
+
+def test_a_variable_created_inside_a_tf_function_names_the_line_in_the_function_body():
+    made = []
+
+    @tf.function
+    def body(x):
+        if not made:
+            made.append(tf.Variable(x))  # variable made while tracing
+        return x
+
+    with ReuseGuard(warmup_steps=0, raise_on_findings=False, max_traces=1) as guard:
+        with guard.step():
+            body(tf.ones(2))
+    assert [(f.kind, f.where.file, f.where.line) for f in guard.findings] == [
+        ("variable", __file__, _marked_line("variable made while tracing"))]
+
+
+def test_an_optimizers_variables_are_put_on_the_optimizers_account():
+    weight = tf.Variable(tf.ones((3, 2)))
+    with ReuseGuard(warmup_steps=0, raise_on_findings=False) as guard:
+        with guard.step():
+            keras.optimizers.SGD(0.1, momentum=0.9, name="sgd_in_step").build([weight])
+    described = [finding.message.splitlines()[0] for finding in guard.findings]
+    assert "sgd_in_step/iteration () int64 of optimizer sgd_in_step (SGD)" in described
+    assert any(text.endswith("(3, 2) float32 of optimizer sgd_in_step (SGD)") for text in described)
+
+
+def test_limits_allow_what_they_say():
+    x = tf.ones((2, 3))
+    with ReuseGuard(warmup_steps=0, max_new_variables=2) as guard:
+        with guard.step():
+            keras.layers.Dense(5)(x)
+    assert guard.findings == []
+
+
+def test_a_block_without_steps_is_one_steady_step():
+    x = tf.ones((2, 3))
+    with pytest.raises(ReuseError, match=r"the guarded block: 2 new tf.Variable\(s\)"):
+        with ReuseGuard():
+            keras.layers.Dense(5)(x)
+
+
+def test_memory_kept_beyond_the_bound_fails_at_the_end():
+    kept = []
+    with pytest.raises(ReuseError, match=r"memory kept grew by [0-9.]+ KiB per step over 3 steady steps"):
+        with ReuseGuard(warmup_steps=1, max_retained_bytes_per_step=1024) as guard:
+            for _ in range(4):
+                with guard.step():
+                    # 4 MiB kept per step, in blocks below glibc's mmap threshold: freeing
+                    # mmapped blocks would raise that threshold and change later RSS figures.
+                    kept.append([bytearray(64 * 1024) for _ in range(64)])
+
+
+def test_a_function_made_in_a_loop_is_a_new_function_object_each_step():
+    x = tf.ones((2,))
+    with pytest.raises(ReuseError, match="a new tf.function object made from the same `def` "
+                                         r"\(2 so far\); create the tf.function once"):
+        with ReuseGuard(warmup_steps=1) as guard:
+            for _ in range(2):
+                with guard.step():
+                    tf.function(lambda v: v + 1)(x)
+
+
+@pytest.mark.parametrize("bad", [{"warmup_steps": -1}, {"max_traces": 0.5},
+                                 {"max_retained_bytes_per_step": -3}])
+def test_bad_limits_are_refused_with_their_name(bad):
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=f"ReuseGuard: {name} must be"):
+        ReuseGuard(**bad)
+
+
+def test_the_variable_creating_first_call_is_one_trace_not_two():
+    holder = {}
+
+    @tf.function
+    def scale(x):
+        if "v" not in holder:
+            holder["v"] = tf.Variable(2.0)
+        return x * holder["v"]
+
+    with TraceLog() as log:
+        scale(tf.ones(2))
+        scale(tf.ones(2))
+    assert [(event.function, event.trace_number) for event in log.events] == [("scale", 1)]
+    assert log.errors == []
+
+
+def test_tensorflows_trace_hook_still_gives_the_tracing_options():
+    """Fails loudly if TensorFlow moves what `_on_every_trace` relies on (tracing_compilation)."""
+    seen = []
+    remove = _on_every_trace(lambda concrete, options: seen.append((concrete, options)))
+    try:
+        @tf.function
+        def double(x):
+            return 2 * x
+
+        double(tf.ones(3))
+    finally:
+        remove()
+    assert len(seen) == 1
+    concrete, options = seen[0]
+    assert options is not None, "tracing_options not found in TensorFlow's tracing frames"
+    assert options.name == "double"
+    assert inspect.unwrap(options.python_function).__code__ is inspect.unwrap(double.python_function).__code__
+    assert options.function_cache is not None
+    assert options.scope_type.name in ("VARIABLE_CREATION", "NO_VARIABLE_CREATION")
+    assert list(concrete.function_type.parameters) == ["x"]
