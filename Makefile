@@ -19,8 +19,12 @@ REPORT_DIR ?= reports
 BASELINE ?= baseline
 CANDIDATE ?= reports/runs
 COMPARE_MD ?= reports/compare.md
+BASE ?= main
+PROCESSES ?= 3
+AB_PROFILE ?= quick
+AB_MD ?= reports/ab.md
 
-.PHONY: install test bench selfcheck report compare machine-label clean
+.PHONY: install test bench selfcheck report compare ab machine-label clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,9 +60,16 @@ selfcheck: $(STAMP)
 report: $(STAMP)
 	$(PY) -m tfreuse.cli report $(RUNS) -o $(REPORT_DIR)
 
-# Exit 1 on a significant regression of CANDIDATE against BASELINE (files or folders).
+# Exit 1 when CANDIDATE traces or creates more per step, retains more memory or is newly refused
+# against BASELINE (files or folders); times of independent runs are shown, not gated.
 compare: $(STAMP)
 	$(PY) -m tfreuse.cli compare $(BASELINE) $(CANDIDATE) --markdown $(COMPARE_MD)
+
+# Same-job A/B: BASE (a git ref) and the working tree, PROCESSES fresh processes each, alternating
+# A B B A ...; exit 1 on an exact regression or a slowdown whose whole interval is above the threshold.
+ab: $(STAMP)
+	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse.cli ab --base $(BASE) \
+		--processes $(PROCESSES) --profile $(AB_PROFILE) --markdown $(AB_MD) $(if $(KEYWORD),-k "$(KEYWORD)")
 
 machine-label: $(STAMP)
 	@$(PY) -m tfreuse.cli machine --label

@@ -1,6 +1,8 @@
 """The self-check's evaluation, on result files derived from the committed fixture."""
 
 import json
+import re
+import subprocess
 
 import pytest
 
@@ -38,57 +40,67 @@ def _by_name(checks):
     return {check.name.split(" (")[0]: check for check in checks}
 
 
-def test_identical_runs_meet_the_order_and_agreement_targets(tmp_path):
-    runs = [_run(tmp_path, f"{i}.json") for i in range(4)]
-    checks, tables = selfcheck.evaluate(runs[0], runs[1], runs[2:], quick_seconds=42.0)
+def _aa(folder, factors=((1.0, 1.02, 0.98), (1.0, 1.02, 0.98))):
+    """An A/A run as `tfreuse ab` leaves it: a base and a head folder of three processes each,
+    the reinstantiated steps of each process scaled by its factor."""
+    sides = []
+    for side, side_factors in zip(("base", "head"), factors):
+        (folder / side).mkdir(parents=True)
+        for index, factor in enumerate(side_factors):
+            path = _run(folder / side, f"process-{index}.json", reinstantiated_factor=factor)
+            data = json.loads(path.read_text())
+            data["datetime"] = f"2030-01-01T00:00:{index:02d}"
+            path.write_text(json.dumps(data))
+        sides.append(folder / side)
+    return tuple(sides)
+
+
+def test_identical_runs_meet_the_order_false_alarm_and_coverage_targets(tmp_path):
+    runs = [_run(tmp_path, f"{i}.json") for i in range(2)]
+    aa = [_aa(tmp_path / f"aa-{i}") for i in range(2)]
+    checks, tables = selfcheck.evaluate(runs[0], runs[1], aa, quick_seconds=42.0)
     names = _by_name(checks)
     assert names["quick profile wall time, TensorFlow import included"].passed
     assert names["order independence: traces and variables per step"].passed
     assert names["order independence: retained bytes per step"].passed
-    assert names["two full runs: shared/reinstantiated ratios agree"].passed
-    assert tables["agreement"]["difference"].abs().max() == 0
+    assert names["A/A false alarms"].passed and names["A/A false alarms"].measured.startswith("0 of 2 runs")
+    assert names["A/A interval coverage: second side's estimate inside the first side's 95% interval"].passed
+    assert tables["aa"]["covered"].all() and len(tables["aa"]) == 2 * 16
     assert all(c.passed for c in checks if c.name.startswith("harness overhead"))
 
 
-def test_a_slow_quick_run_a_drifting_ratio_and_an_order_effect_are_missed(tmp_path):
+def test_a_slow_quick_run_a_shifted_aa_side_and_an_order_effect_are_missed(tmp_path):
     quick, reordered = _run(tmp_path, "q.json"), _run(tmp_path, "r.json", traces=0.5, retained_shift=1e6)
-    full_a, full_b = _run(tmp_path, "a.json"), _run(tmp_path, "b.json", reinstantiated_factor=1.2)
-    checks, tables = selfcheck.evaluate(quick, reordered, [full_a, full_b], quick_seconds=75.0)
+    # The head side of the A/A ran its reinstantiated steps 30% slower in every process.
+    shifted = _aa(tmp_path / "aa", factors=((1.0, 1.02, 0.98), (1.3, 1.32, 1.28)))
+    checks, tables = selfcheck.evaluate(quick, reordered, [shifted], quick_seconds=75.0)
     names = _by_name(checks)
     assert not names["quick profile wall time, TensorFlow import included"].passed
     assert not names["order independence: traces and variables per step"].passed
     assert not names["order independence: retained bytes per step"].passed
-    assert not names["two full runs: shared/reinstantiated ratios agree"].passed
-    assert tables["agreement"]["difference"].round(6).eq(0.2).all()
+    assert not names["A/A false alarms"].passed
+    coverage = names["A/A interval coverage: second side's estimate inside the first side's 95% interval"]
+    assert not coverage.passed
+    reinstantiated = tables["aa"]["benchmark"].str.contains("reinstantiated")
+    assert not tables["aa"].loc[reinstantiated, "covered"].any() and tables["aa"].loc[~reinstantiated, "covered"].all()
     assert set(tables["order"]["figure"]) == {"traces_per_step", "retained_bytes_per_step"}
 
 
 def test_missing_or_large_overhead_is_missed(tmp_path):
     large = {**OVERHEAD, "overhead": 0.03, "overhead_ci_high": 0.035}
     runs = [_run(tmp_path, "q.json", overhead=large), _run(tmp_path, "r.json", overhead=None)]
-    checks, _ = selfcheck.evaluate(runs[0], runs[1], [runs[1]], quick_seconds=None)
+    checks, _ = selfcheck.evaluate(runs[0], runs[1], [], quick_seconds=None)
     overheads = [c for c in checks if c.name.startswith("harness overhead")]
     assert [c.passed for c in overheads] == [False, False]
     assert "not recorded" in overheads[1].measured
 
 
-def test_half_widths_are_taken_from_the_ratio_intervals(tmp_path):
-    run = _run(tmp_path, "a.json")
-    from tfreuse.report.analyze import analyze
-    from tfreuse.report.load import load
-
-    pairs = selfcheck.pair_ratios(analyze(load([run]).rows))
-    assert len(pairs) and (pairs["half_width"] >= 0).all()
-    expected = (pairs["ratio_ci_high"] - pairs["ratio_ci_low"]) / 2 / pairs["ratio"]
-    assert pairs["half_width"].tolist() == pytest.approx(expected.tolist())
-
-
 def test_markdown_lists_every_check_and_table(tmp_path):
-    runs = [_run(tmp_path, f"{i}.json") for i in range(4)]
-    checks, tables = selfcheck.evaluate(runs[0], runs[1], runs[2:], quick_seconds=42.0)
+    runs = [_run(tmp_path, f"{i}.json") for i in range(2)]
+    checks, tables = selfcheck.evaluate(runs[0], runs[1], [_aa(tmp_path / "aa")], quick_seconds=42.0)
     text = selfcheck.markdown(checks, tables)
     assert text.count("| ok |") + text.count("| missed |") == len(checks)
-    assert "## agreement" in text and "## half widths 1" in text
+    assert "## aa" in text and "## order" in text
     assert "MISSED" in selfcheck.text_table([selfcheck.Check("x", "t", "m", False)])
 
 
@@ -103,19 +115,22 @@ def test_selfcheck_command_rejects_a_missing_benchmarks_folder(tmp_path, capsys)
 
 
 def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp_path, capsys):
-    suite = tmp_path / "suite"
-    suite.mkdir()
+    suite = tmp_path / "repo" / "suite"
+    suite.mkdir(parents=True)
     (suite / "test_toy.py").write_text(TOY_BENCHMARK)
-    status = selfcheck.run(suite, tmp_path / "out", full_runs=2, quick_profile="smoke",
-                           full_profile="smoke")
+    for command in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "toy"]):  # A/A runs need a commit
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *command], cwd=suite.parent, check=True)
+    status = selfcheck.run(suite, tmp_path / "out", aa_runs=1, processes=1, quick_profile="smoke")
     (folder,) = (tmp_path / "out").iterdir()
     assert sorted(p.name for p in folder.iterdir()) == [
-        "full-1.json", "full-2.json", "quick-default.json", "quick-reversed.json", "selfcheck.md"]
+        "aa-1", "quick-default.json", "quick-reversed.json", "selfcheck.md"]
+    (aa,) = (folder / "aa-1").iterdir()
+    assert sorted(p.name for p in (aa / "base").glob("*.json")) == ["process-01.json"]
     reversed_run = json.loads((folder / "quick-reversed.json").read_text())
     assert reversed_run["machine_info"]["tfreuse"]["conditions"]["order"] == "reversed"
     printed = capsys.readouterr().out
-    assert "quick profile wall time" in printed and "two full runs" in printed
-    assert "order independence: traces and variables per step (default vs reversed)  ok" in printed
+    assert "quick profile wall time" in printed and "A/A false alarms" in printed
+    assert re.search(r"order independence: traces and variables per step \(default vs reversed\) +ok", printed)
     assert status in (0, 1)  # smoke-length runs decide nothing about precision
 
 

@@ -80,6 +80,7 @@ def test_steps_run_the_commands_a_user_runs():
     for command in commands:
         assert "pytest" not in command and "pip " not in command, command
     assert any(command.startswith("make bench") for command in commands)
+    assert any(command.startswith("make ab ") for command in commands)
     assert _step("report", "Merge results")["run"].startswith("make report ")
 
 
@@ -103,17 +104,48 @@ def test_merge_step_puts_two_machines_side_by_side(tmp_path):
     assert "| linux-x86 |" in summary and "| macos-arm |" in summary
 
 
-def test_compare_step_gates_a_regression(tmp_path):
+def test_pull_requests_are_gated_by_a_same_job_ab_of_their_base():
+    job = _jobs()["ab"]
+    assert job["if"] == "github.event_name == 'pull_request'"
+    checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == 0  # the base commit must be there for `git worktree`
+    step = _step("ab", "Same-job A/B")
+    assert step["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    assert step["run"].startswith('make ab BASE="$BASE_SHA" ') and "AB_PROFILE=quick" in step["run"]
+    assert "AB_MD=ab.md" in step["run"]
+    assert _step("ab", "A/B summary")["run"] == 'cat ab.md >> "$GITHUB_STEP_SUMMARY"'
+    assert "always()" in _step("ab", "A/B summary")["if"]
+
+
+def test_only_main_and_the_schedule_upload_results_for_the_cross_hardware_report():
+    for job in ("bench", "report"):
+        assert "github.event_name != 'pull_request'" in _jobs()[job]["if"], job
+    commands = [step.get("run", "") for step in _jobs()["bench"]["steps"]]
+    assert not any("compare" in command for command in commands)  # no gate on another job's times
+
+
+def test_make_ab_runs_the_command_the_workflow_runs(tmp_path):
+    # `make ab` with a bad ref: the Makefile passes BASE through, and the command names it.
+    result = _make("make --no-print-directory ab", BASE="no-such-ref", AB_MD=str(tmp_path / "ab.md"))
+    assert result.returncode != 0
+    assert "tfreuse ab: error: --base 'no-such-ref' is not a commit of" in result.stderr
+
+
+def test_make_compare_of_independent_runs_gates_traces_not_times(tmp_path):
     baseline, candidate = tmp_path / "baseline", tmp_path / "runs"
     baseline.mkdir()
     candidate.mkdir()
     shutil.copy(MACHINE_A, baseline / "main.json")
     derived_run(candidate, "pr.json", slowdown=1.5, stamp="2030-01-01T00:00:00")
-    command = _step("bench", "Compare with main")["run"].split(" BASELINE=")[0]  # `make compare`
-    result = _make(command, BASELINE=str(baseline), CANDIDATE=str(candidate),
+    result = _make("make compare", BASELINE=str(baseline), CANDIDATE=str(candidate),
+                   COMPARE_MD=str(tmp_path / "compare.md"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not gated" in (tmp_path / "compare.md").read_text()
+    derived_run(candidate, "pr.json", extra_traces=1.0, stamp="2030-01-01T00:00:00")
+    result = _make("make compare", BASELINE=str(baseline), CANDIDATE=str(candidate),
                    COMPARE_MD=str(tmp_path / "compare.md"))
     assert result.returncode != 0
-    assert "**slower**" in (tmp_path / "compare.md").read_text()
+    assert "**more traces**" in (tmp_path / "compare.md").read_text()
 
 
 def test_machine_label_step_prints_the_label_runs_record():

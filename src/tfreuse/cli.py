@@ -1,4 +1,4 @@
-"""The `tfreuse` command: `report`, `compare`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
+"""The `tfreuse` command: `report`, `compare`, `ab`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
@@ -25,19 +25,46 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from tfreuse import ab
     from tfreuse.atomic import atomic_write
-    from tfreuse.report.compare import compare, markdown
+    from tfreuse.report.compare import ACROSS_RUNS, SAME_JOB, compare, markdown
     from tfreuse.report.load import load
 
     baseline, candidate = load([args.baseline]), load([args.candidate])
     for warning in baseline.warnings + candidate.warnings:
         print(f"tfreuse compare: warning: {warning}", file=sys.stderr)
-    comparison = compare(baseline, candidate, threshold=args.threshold / 100, alpha=args.alpha)
-    text = markdown(comparison, args.threshold / 100)
+    kind = SAME_JOB if ab.same_job(args.baseline, args.candidate) else ACROSS_RUNS
+    comparison = compare(baseline, candidate, threshold=args.threshold / 100, kind=kind)
+    text = markdown(comparison)
     print(text)
     if args.markdown:
         atomic_write(args.markdown, text)
     return EXIT_REGRESSION if len(comparison.regressions) else 0
+
+
+def _ab(args: argparse.Namespace) -> int:
+    from tfreuse import ab
+    from tfreuse.atomic import atomic_write
+    from tfreuse.report.compare import SAME_JOB, compare, markdown
+    from tfreuse.report.load import load
+
+    folder = ab.run(args.base, args.output, processes=args.processes, profile=args.profile,
+                    benchmarks=args.benchmarks, keyword=args.keyword)
+    manifest = ab.same_job(folder / "base", folder / "head")
+    comparison = compare(load([folder / "base"]), load([folder / "head"]), threshold=args.threshold / 100,
+                         kind=SAME_JOB)
+    text = markdown(comparison)
+    failed = [run["file"] for run in manifest["runs"] if run["pytest_status"] != 0]
+    if failed:
+        text += f"\n> pytest failed in {len(failed)} process(es): {', '.join(failed)} (logs beside them)\n"
+    text += (f"\n`tfreuse ab --base {args.base}` ({manifest['base_commit'][:12]} vs the working tree at "
+             f"{manifest['head_commit'][:12]}), {args.profile} profile: {manifest['wall_seconds']:.0f} s\n")
+    print(text)
+    atomic_write(folder / "compare.md", text)
+    if args.markdown:
+        atomic_write(args.markdown, text)
+    print(f"results: {folder}")
+    return EXIT_REGRESSION if len(comparison.regressions) or failed else 0
 
 
 def _measure(args: argparse.Namespace) -> int:
@@ -73,8 +100,8 @@ def _machine(args: argparse.Namespace) -> int:
 def _selfcheck(args: argparse.Namespace) -> int:
     from tfreuse import selfcheck
 
-    return selfcheck.run(args.benchmarks, args.output, full_runs=args.full_runs,
-                         quick_profile=args.quick_profile, full_profile=args.full_profile)
+    return selfcheck.run(args.benchmarks, args.output, aa_runs=args.aa_runs, processes=args.processes,
+                         quick_profile=args.quick_profile)
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -85,6 +112,8 @@ def _watch(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command line of `tfreuse`."""
+    from tfreuse.ab import DEFAULT_PROCESSES, DEFAULT_THRESHOLD
+
     main_parser = argparse.ArgumentParser(prog="tfreuse", description=__doc__)
     commands = main_parser.add_subparsers(dest="command", required=True)
 
@@ -94,15 +123,32 @@ def parser() -> argparse.ArgumentParser:
                         help="folder for index.html, results.csv, summary.md (default: reports)")
     report.set_defaults(run=_report)
 
-    comparing = commands.add_parser("compare", help="gate on regressions between two result sets")
+    comparing = commands.add_parser(
+        "compare", help="gate on exact regressions between two result sets (timing too in a same-job A/B)")
     comparing.add_argument("baseline", help="JSON file or folder of the baseline")
     comparing.add_argument("candidate", help="JSON file or folder of the candidate")
-    comparing.add_argument("--threshold", type=float, default=10.0,
-                           help="slowdown in percent that fails when significant (default: 10)")
-    comparing.add_argument("--alpha", type=float, default=0.05,
-                           help="significance level of the Mann-Whitney U test (default: 0.05)")
+    comparing.add_argument("--threshold", type=float, default=100 * DEFAULT_THRESHOLD,
+                           help="same-job A/B only: slowdown in percent that the whole 95%% interval of "
+                                f"the change must exceed to fail (default: {100 * DEFAULT_THRESHOLD:g})")
     comparing.add_argument("--markdown", type=Path, help="also write the markdown table here")
     comparing.set_defaults(run=_compare)
+
+    testing = commands.add_parser(
+        "ab", help="run a base commit and the working tree in one job, alternating fresh processes, and compare")
+    testing.add_argument("--base", required=True, help="git ref of the base, e.g. main, HEAD~1 or a sha")
+    testing.add_argument("--processes", type=int, default=DEFAULT_PROCESSES, metavar="K",
+                         help=f"fresh pytest processes per side (default: {DEFAULT_PROCESSES})")
+    testing.add_argument("--profile", default="quick", help="profile of every process (default: quick)")
+    testing.add_argument("-k", dest="keyword", help="only the benchmarks matching this pytest -k expression")
+    testing.add_argument("--benchmarks", default="benchmarks",
+                         help="folder of benchmarks, relative to each side's tree (default: benchmarks)")
+    testing.add_argument("--threshold", type=float, default=100 * DEFAULT_THRESHOLD,
+                         help="slowdown in percent that the whole 95%% interval of the change must exceed "
+                              f"(default: {100 * DEFAULT_THRESHOLD:g}, from A/A runs)")
+    testing.add_argument("-o", "--output", type=Path, default=Path("reports/ab"),
+                         help="folder for a new <UTC time>/ folder of both sides' runs and compare.md")
+    testing.add_argument("--markdown", type=Path, help="also write the markdown table here")
+    testing.set_defaults(run=_ab)
 
     measuring = commands.add_parser("measure", help="measure the reuse variants of your own layer")
     measuring.add_argument("target", help="package.module:factory returning a new Keras layer/model")
@@ -122,15 +168,16 @@ def parser() -> argparse.ArgumentParser:
 
     checking = commands.add_parser(
         "selfcheck", help="measure the suite's own figures: quick wall time, harness overhead, "
-                          "order independence, CI half-widths, run-to-run agreement")
+                          "order independence, A/A false alarms and interval coverage")
     checking.add_argument("--benchmarks", type=Path, default=Path("benchmarks"),
                           help="folder of benchmarks to run (default: benchmarks)")
     checking.add_argument("-o", "--output", type=Path, default=Path("reports/selfcheck"),
                           help="folder for a new <UTC time>/ folder of runs and selfcheck.md")
-    checking.add_argument("--full-runs", type=int, default=2, choices=range(0, 5), metavar="N",
-                          help="full-profile runs for CI widths and agreement (default: 2; 0 skips)")
+    checking.add_argument("--aa-runs", type=int, default=5, metavar="N",
+                          help="A/A runs (tfreuse ab --base HEAD) for false alarms and coverage (default: 5; 0 skips)")
+    checking.add_argument("--processes", type=int, default=DEFAULT_PROCESSES, metavar="K",
+                          help=f"fresh processes a side in each A/A run (default: {DEFAULT_PROCESSES})")
     checking.add_argument("--quick-profile", default="quick", help=argparse.SUPPRESS)
-    checking.add_argument("--full-profile", default="full", help=argparse.SUPPRESS)
     checking.set_defaults(run=_selfcheck)
 
     from tfreuse.watch import add_arguments as watch_arguments

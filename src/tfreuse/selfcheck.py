@@ -5,9 +5,12 @@ Each run is a fresh `python -m pytest` process over the benchmarks, whose JSON i
 2. the quick profile in reversed order: every case's trace, variable and retained-memory figures
    compared with run 1 (order independence); the cases whose memory figures differ are run
    again with `--tfreuse-isolate`, in both orders, to show whether a fresh process settles them;
-3. the full profile, twice: the 95% CI half-width of each shared/reinstantiated step-time ratio,
-   and how far the two runs' ratios are apart;
-4. the harness overhead each run measured and recorded in its machine_info.
+3. A/A runs: `tfreuse ab --base HEAD` (the same code on both sides, K fresh processes each,
+   A B B A ...) repeated: any benchmark flagged is a false alarm; and the interval coverage, the
+   share of benchmarks whose second side's estimate lies inside the first side's 95% interval.
+   This replaces "two full runs within 10%", a target no number of rounds could meet on the 2-core
+   VM: the spread is between processes and moments, not between rounds (issue 5's closing note);
+4. the harness overhead each quick run measured and recorded in its machine_info.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from tfreuse.devices import child_environment
 from tfreuse.overhead import LIMIT
 
 QUICK_SECONDS = 60.0
-HALF_WIDTH = 0.05
-AGREEMENT = 0.10
+# Honest 95% intervals leave the other side's estimate outside now and then: the estimate has a
+# spread of its own, so a perfectly calibrated interval holds it about 83% of the time when both
+# sides have the same spread; intervals over rounds alone held it far less often (issue 15).
+COVERAGE = 0.90
 # Order independence: counts must match exactly (live variables: the same count, or the same
 # count per step, as a leak grows with the number of rounds); bytes retained per step within
 # 10%, or within 16 KB/step for figures below 160 KB/step (bytes in use, not RSS: RSS growth
@@ -80,18 +85,42 @@ def order_deltas(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(records, ignore_index=True)
 
 
-def pair_ratios(analyzed: pd.DataFrame) -> pd.DataFrame:
-    """The reinstantiated rows of an analyzed run: ratio to shared and its CI half-width."""
-    pairs = analyzed[(analyzed["variant"] == "reinstantiated") & analyzed["ratio"].notna()].copy()
-    pairs["half_width"] = (pairs["ratio_ci_high"] - pairs["ratio_ci_low"]) / 2 / pairs["ratio"]
-    return pairs[CASE + ["ratio", "ratio_ci_low", "ratio_ci_high", "half_width"]]
+def aa_comparisons(aa_runs: list[tuple[Path, Path]], threshold: float) -> list:
+    """The same-job comparison of each A/A run (base folder, head folder)."""
+    from tfreuse.report.compare import SAME_JOB, compare
+    from tfreuse.report.load import load
+
+    return [compare(load([base]), load([head]), threshold=threshold, kind=SAME_JOB) for base, head in aa_runs]
 
 
-def agreement(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """The shared/reinstantiated ratios of two runs side by side, with their relative difference."""
-    joined = pair_ratios(first).merge(pair_ratios(second), on=CASE, suffixes=("_a", "_b"))
-    joined["difference"] = joined["ratio_b"] / joined["ratio_a"] - 1
-    return joined
+def aa_checks(aa_runs: list[tuple[Path, Path]], threshold: float) -> tuple[list[Check], dict[str, pd.DataFrame]]:
+    """False alarms and interval coverage of A/A runs, and the table of every benchmark's change."""
+    comparisons = aa_comparisons(aa_runs, threshold)
+    tables = []
+    for index, comparison in enumerate(comparisons, start=1):
+        table = comparison.table.assign(aa_run=index)
+        table["covered"] = table["median_cand"].between(table["median_low_base"], table["median_high_base"])
+        table["zero_inside"] = (table["change_low"] <= 0) & (table["change_high"] >= 0)
+        tables.append(table)
+    joined = pd.concat(tables, ignore_index=True)
+    alarms = [len(comparison.regressions) for comparison in comparisons]
+    faster = int((joined["verdict"] == "faster").sum())  # not a regression, but as false a signal
+    processes = comparisons[0].processes[0]
+    checks = [
+        Check(f"A/A false alarms (ab --base HEAD, {len(comparisons)} runs, K={processes}, threshold "
+              f"{_percent(threshold)})", "none", f"{sum(1 for a in alarms if a)} of {len(alarms)} runs "
+              f"flagged; benchmarks flagged per run: {alarms}; 'faster' {faster} times", not any(alarms)),
+        Check("A/A interval coverage: second side's estimate inside the first side's 95% interval",
+              f">= {_percent(COVERAGE)}", f"{int(joined['covered'].sum())}/{len(joined)} "
+              f"({_percent(joined['covered'].mean())}); change interval holds 0 in "
+              f"{_percent(joined['zero_inside'].mean())}; largest lower bound of a change "
+              f"{_percent(joined['change_low'].max())}, median half-width "
+              f"{_percent(((joined['change_high'] - joined['change_low']) / 2).median())}",
+              bool(joined["covered"].mean() >= COVERAGE)),
+    ]
+    columns = ["aa_run", "benchmark", "median_base", "median_low_base", "median_high_base", "median_cand",
+               "change", "change_low", "change_high", "covered", "verdict"]
+    return checks, {"aa": joined[columns]}
 
 
 def run_suite(targets: list[str], profile: str, order: str, output: Path,
@@ -133,9 +162,12 @@ def memory_differences(deltas: pd.DataFrame) -> list[str]:
     return sorted(set(differing["test"]))
 
 
-def evaluate(quick: Path, reversed_quick: Path, full_runs: list[Path], quick_seconds: float | None,
-             isolated: tuple[Path, Path] | None = None) -> tuple[list[Check], dict[str, pd.DataFrame]]:
+def evaluate(quick: Path, reversed_quick: Path, aa_runs: list[tuple[Path, Path]], quick_seconds: float | None,
+             isolated: tuple[Path, Path] | None = None,
+             threshold: float | None = None) -> tuple[list[Check], dict[str, pd.DataFrame]]:
     """The checks from the runs' JSON, and the tables behind them (for the markdown details).
+
+    `aa_runs`: the (base, head) folders of each A/A run, judged at `threshold` (default: ab's).
 
     `isolated`: two `--tfreuse-isolate` runs (default and reversed order) of the cases whose
     memory figures differed in process; they settle the memory check when they agree.
@@ -145,7 +177,7 @@ def evaluate(quick: Path, reversed_quick: Path, full_runs: list[Path], quick_sec
         checks.append(Check("quick profile wall time, TensorFlow import included",
                             f"<= {QUICK_SECONDS:.0f} s", f"{quick_seconds:.1f} s",
                             quick_seconds <= QUICK_SECONDS))
-    for path in [quick, *full_runs]:
+    for path in [quick, reversed_quick]:
         measured = _overhead(path)
         if measured is None:
             checks.append(Check(f"harness overhead ({path.name})", f"< {_percent(LIMIT)}",
@@ -185,25 +217,12 @@ def evaluate(quick: Path, reversed_quick: Path, full_runs: list[Path], quick_sec
         checks.append(Check(f"order independence with --tfreuse-isolate ({len(memory_differences(deltas))} "
                             "cases that differed)", tolerance,
                             f"{int(again['agree'].sum())}/{len(again)} agree", bool(isolated_agree)))
-    analyzed_full = [_analyzed(path) for path in full_runs]
-    for index, analyzed in enumerate(analyzed_full, start=1):
-        pairs = pair_ratios(analyzed)
-        within = pairs["half_width"] <= HALF_WIDTH
-        checks.append(Check(f"full run {index}: 95% CI half-width of shared/reinstantiated ratios",
-                            f"<= {_percent(HALF_WIDTH)} of the ratio",
-                            f"{int(within.sum())}/{len(pairs)} within; median "
-                            f"{_percent(pairs['half_width'].median())}, worst {_percent(pairs['half_width'].max())}",
-                            bool(len(pairs)) and bool(within.all())))
-        tables[f"half_widths_{index}"] = pairs
-    if len(analyzed_full) >= 2:
-        joined = agreement(analyzed_full[0], analyzed_full[1])
-        within = joined["difference"].abs() <= AGREEMENT
-        checks.append(Check("two full runs: shared/reinstantiated ratios agree", f"within {_percent(AGREEMENT)}",
-                            f"{int(within.sum())}/{len(joined)} within; median "
-                            f"{_percent(joined['difference'].abs().median())}, worst "
-                            f"{_percent(joined['difference'].abs().max())}",
-                            bool(len(joined)) and bool(within.all())))
-        tables["agreement"] = joined
+    if aa_runs:
+        from tfreuse.ab import DEFAULT_THRESHOLD
+
+        more_checks, more_tables = aa_checks(aa_runs, DEFAULT_THRESHOLD if threshold is None else threshold)
+        checks += more_checks
+        tables.update(more_tables)
     return checks, tables
 
 
@@ -234,12 +253,13 @@ def markdown(checks: list[Check], tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(benchmarks: Path, output: Path, full_runs: int = 2, quick_profile: str = "quick",
-        full_profile: str = "full") -> int:
+def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
+        quick_profile: str = "quick") -> int:
     """Run everything, print the checks, write `selfcheck.md` and the runs' JSON under `output`.
 
     Exit status 0 when every target is met, 1 otherwise; 2 when a run itself failed.
     """
+    from tfreuse import ab
     from tfreuse.atomic import atomic_write
     from tfreuse.errors import UserInputError
 
@@ -271,10 +291,14 @@ def run(benchmarks: Path, output: Path, full_runs: int = 2, quick_profile: str =
         for order in ("default", "reversed"):
             run_one(f"isolated-{order}", differing, quick_profile, order, "--tfreuse-isolate")
         isolated = (results["isolated-default"], results["isolated-reversed"])
-    for index in range(1, full_runs + 1):
-        run_one(f"full-{index}", suite, full_profile, "default")
-    checks, tables = evaluate(results["quick-default"], results["quick-reversed"],
-                              [results[f"full-{i}"] for i in range(1, full_runs + 1)], quick_seconds,
+    aa_folders = []
+    for index in range(1, aa_runs + 1):
+        print(f"selfcheck: A/A run {index} of {aa_runs} (ab --base HEAD, {processes} processes a side) ...",
+              flush=True)
+        aa_folder = ab.run("HEAD", folder / f"aa-{index}", processes=processes, profile=quick_profile,
+                           benchmarks=str(benchmarks.resolve()), repo=benchmarks.resolve().parent)
+        aa_folders.append((aa_folder / "base", aa_folder / "head"))
+    checks, tables = evaluate(results["quick-default"], results["quick-reversed"], aa_folders, quick_seconds,
                               isolated)
     print(text_table(checks))
     atomic_write(folder / "selfcheck.md", markdown(checks, tables))

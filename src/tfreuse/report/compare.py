@@ -1,7 +1,16 @@
-"""Compare two sets of results: median change with a Mann-Whitney U test, traces exactly.
+"""Compare two sets of results: exact figures gated exactly, timing judged over processes.
 
-As asv's `compare` does, a change counts only when the raw samples differ significantly; unlike
-timings, trace counts are deterministic, so any increase is a regression.
+Exact figures are deterministic, so they need no statistics: more traces per step, more
+variables created per step, a variant newly refused, or retained memory per step grown beyond
+RETAINED_ABSOLUTE_BYTES and RETAINED_RELATIVE is a regression in any comparison.
+
+Timing is judged only in a same-job A/B (`tfreuse ab`: base and candidate run on one machine in
+one job, in fresh processes alternating A B B A ...). Each process gives one estimate of a
+benchmark (its median round); a side's figure is the geometric mean over its K processes, and its
+interval, and the change's, come from a hierarchical bootstrap (processes, then rounds:
+`tfreuse.report.intervals`). A change is a regression only when its whole 95% interval is above
+the threshold. Across jobs and machines, absolute times measure the runner as much as the code
+(hosted runners vary 10-30% from run to run), so they are shown and never gated.
 """
 
 from __future__ import annotations
@@ -11,20 +20,29 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
 
+from tfreuse.ab import DEFAULT_THRESHOLD
+from tfreuse.report import intervals
+from tfreuse.report.analyze import SITUATION
 from tfreuse.report.load import Loaded, ReportInputError
 
-DEFAULT_THRESHOLD = 0.10
-DEFAULT_ALPHA = 0.05
+# Retained memory per step may move by allocator granularity; beyond the larger of these it grew.
+RETAINED_ABSOLUTE_BYTES = 1024
+RETAINED_RELATIVE = 0.25
+
+SAME_JOB = "same-job A/B"
+ACROSS_RUNS = "across runs"
 
 
 @dataclass
 class Comparison:
-    """One row per benchmark present on both sides, plus what could not be paired."""
+    """One row per benchmark present on both sides, what could not be paired, and how it was judged."""
 
     table: pd.DataFrame
     warnings: list[str]
+    kind: str = ACROSS_RUNS
+    threshold: float = DEFAULT_THRESHOLD
+    processes: tuple[int, int] = (1, 1)
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -32,9 +50,18 @@ class Comparison:
         return self.table[self.table["regression"]]
 
 
-def _latest(rows: pd.DataFrame) -> pd.DataFrame:
-    """The most recent run of each benchmark on each machine."""
-    return rows.sort_values("run").drop_duplicates(["machine", "fullname"], keep="last")
+def measurement(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one measurement per machine: the latest run and every run of the same commit and
+    profile (the K processes of a repeated run); older runs of other code are left out."""
+    rows = rows.assign(commit=rows["commit"] if "commit" in rows else None,
+                       profile=rows["profile"] if "profile" in rows else None)
+    kept = []
+    for _, machine_rows in rows.groupby("machine", sort=True):
+        latest = machine_rows.sort_values("run").iloc[-1]
+        same = ((machine_rows["commit"].fillna("") == (latest["commit"] or ""))
+                & (machine_rows["profile"].fillna("") == (latest["profile"] or "")))
+        kept.append(machine_rows[same])
+    return pd.concat(kept)
 
 
 def _pairing(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -48,55 +75,137 @@ def _pairing(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[list[str]
                            "with one machine, or results from the same machines")
 
 
-def _p_value(base: list, cand: list) -> float:
-    if len(base) < 2 or len(cand) < 2:
-        return math.nan
-    return float(mannwhitneyu(base, cand, alternative="two-sided").pvalue)
+def _ratio_rounds(rows: pd.DataFrame) -> pd.Series:
+    """Per row, the rounds behind its ratio to `shared` in its own process: (top, bottom) lists,
+    the per-round ratios with no bottom when paired, None where there is no `shared` row."""
+    tfreuse = rows["tfreuse"].astype(bool) & (rows["outcome"] == "ok")
+    keys = rows[SITUATION].fillna("").astype(str).agg("|".join, axis=1)
+    shared = dict(zip(keys[tfreuse & (rows["variant"] == "shared")],
+                      rows.loc[tfreuse & (rows["variant"] == "shared"), "samples"]))
+    result = []
+    for index, key in zip(rows.index, keys):
+        samples = rows.at[index, "samples"]
+        paired = rows.at[index, "shared_samples_s"] if "shared_samples_s" in rows else None
+        if not tfreuse[index] or not samples or key not in shared:
+            result.append(None)
+        elif isinstance(paired, list) and len(paired) == len(samples):
+            result.append((list(np.asarray(samples, float) / np.asarray(paired, float)), None))
+        else:
+            result.append((samples, shared[key]))
+    return pd.Series(result, index=rows.index, dtype=object)
+
+
+def _per_step(rows: pd.DataFrame, column: str) -> pd.Series:
+    steps = rows["measured_steps"].astype(float).where(lambda s: s > 0) if "measured_steps" in rows else np.nan
+    return rows[column].astype(float) / steps if column in rows else pd.Series(np.nan, rows.index)
+
+
+def _side(rows: pd.DataFrame, keys: list[str], seed: int) -> pd.DataFrame:
+    """One row per benchmark of one side: its processes' figures, timing replicates and intervals."""
+    rows = rows.assign(ratio_rounds=_ratio_rounds(rows),
+                       variables_per_step=_per_step(rows, "variables_created"),
+                       retained=rows["retained_bytes_per_step"].astype(float)
+                       if "retained_bytes_per_step" in rows else np.nan)
+    records = []
+    for key, group in rows.sort_values("run").groupby(keys, sort=False):
+        group = group[group["samples"].map(len) > 0]
+        if group.empty:
+            continue
+        samples = list(group["samples"])
+        replicates = intervals.hierarchical(samples, seed=seed)
+        ratio, ratio_low, ratio_high = np.nan, np.nan, np.nan
+        ratio_rounds = [r for r in group["ratio_rounds"] if r is not None]
+        if len(ratio_rounds) == len(group):
+            tops = [top for top, _ in ratio_rounds]
+            bottoms = None if ratio_rounds[0][1] is None else [bottom for _, bottom in ratio_rounds]
+            ratio = intervals.point(tops, bottoms)
+            ratio_low, ratio_high = intervals.interval(intervals.hierarchical(tops, bottoms, seed=seed + 5))
+        first = group.iloc[-1]
+        records.append({
+            **dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+            "processes": len(group),
+            "median": intervals.point(samples),
+            "median_low": intervals.interval(replicates)[0],
+            "median_high": intervals.interval(replicates)[1],
+            "replicates": replicates,
+            "ratio": ratio, "ratio_low": ratio_low, "ratio_high": ratio_high,
+            "outcome": "error" if (group["outcome"] == "error").any() else first["outcome"],
+            # Exact figures are the same in every process; the median guards against a stray one.
+            "traces": group["traces_per_step"].astype(float).median() if "traces_per_step" in group else np.nan,
+            "variables": group["variables_per_step"].median(),
+            "retained": group["retained"].median(),
+        })
+    return pd.DataFrame(records)
+
+
+def _changed(base: float, cand: float) -> bool:
+    return bool(pd.notna(base) and pd.notna(cand) and cand > base + 1e-9)
+
+
+def _retained_grew(base: float, cand: float) -> bool:
+    if pd.isna(base) or pd.isna(cand):
+        return False  # a file without the column: not compared
+    return cand - base > max(RETAINED_ABSOLUTE_BYTES, RETAINED_RELATIVE * abs(base))
+
+
+def _exact_verdict(r: dict) -> str | None:
+    """The exact regression of a row, if any (most serious first)."""
+    if r.get("outcome_base") == "ok" and r.get("outcome_cand") == "error":
+        return "now refused"
+    if _changed(r["traces_base"], r["traces_cand"]):
+        return "more traces"
+    if _changed(r["variables_base"], r["variables_cand"]):
+        return "more variables"
+    if _retained_grew(r["retained_base"], r["retained_cand"]):
+        return "retains more memory"
+    return None
 
 
 def compare(baseline: Loaded, candidate: Loaded, threshold: float = DEFAULT_THRESHOLD,
-            alpha: float = DEFAULT_ALPHA) -> Comparison:
-    """Pair benchmarks of the two sides and judge each change."""
-    base, cand = _latest(baseline.rows), _latest(candidate.rows)
-    keys, warnings = _pairing(base, cand)
-    merged = base.merge(cand, on=keys, suffixes=("_base", "_cand"))
+            kind: str = ACROSS_RUNS) -> Comparison:
+    """Pair the benchmarks of the two sides; gate exact figures, and timing in a same-job A/B."""
+    base_rows, cand_rows = measurement(baseline.rows), measurement(candidate.rows)
+    keys, warnings = _pairing(base_rows, cand_rows)
+    base, cand = _side(base_rows, keys, seed=0), _side(cand_rows, keys, seed=100)
+    merged = base.merge(cand, on=keys, suffixes=("_base", "_cand")) if len(base) and len(cand) else pd.DataFrame()
     if merged.empty:
         raise ReportInputError("baseline and candidate have no benchmark in common")
     unpaired = (len(base) - len(merged), len(cand) - len(merged))
     if any(unpaired):
         warnings.append(f"{unpaired[0]} baseline and {unpaired[1]} candidate benchmark(s) have no "
                         "counterpart; left out")
+    processes = (int(base["processes"].max()), int(cand["processes"].max()))
+    if kind == SAME_JOB and min(processes) < 3:
+        warnings.append(f"{min(processes)} process(es) on a side: one covers the rounds of one moment only, "
+                        "not the spread between processes; two give a t interval with one degree of "
+                        "freedom, about 9 times the bootstrap's spread; run 3 or more (--processes)")
     rows = []
     for r in merged.to_dict("records"):
         change = r["median_cand"] / r["median_base"] - 1 if r["median_base"] else math.nan
-        p = _p_value(r["samples_base"], r["samples_cand"])
-        significant = bool(np.isfinite(p) and p < alpha)
-        traces_base, traces_cand = r.get("traces_per_step_base"), r.get("traces_per_step_cand")
-        more_traces = bool(pd.notna(traces_base) and pd.notna(traces_cand) and traces_cand > traces_base)
-        newly_refused = r.get("outcome_base") == "ok" and r.get("outcome_cand") == "error"
-        slower = significant and change > threshold
-        if newly_refused:
-            verdict = "now refused"
-        elif more_traces:
-            verdict = "more traces"
+        change_low, change_high = intervals.change(r["replicates_base"], r["replicates_cand"])
+        exact = _exact_verdict(r)
+        slower = kind == SAME_JOB and change_low > threshold
+        if exact:
+            verdict = exact
+        elif kind != SAME_JOB:
+            verdict = "not gated"
         elif slower:
             verdict = "slower"
-        elif significant and change < -threshold:
+        elif change_high < -threshold:
             verdict = "faster"
         else:
-            verdict = "~" if not significant else "within threshold"
+            verdict = "~"
         rows.append({
             "machine": r.get("machine") or r.get("machine_cand"),
             "benchmark": r["fullname"].split("::")[-1],
-            "median_base": r["median_base"], "median_cand": r["median_cand"],
-            "change": change, "p_value": p, "significant": significant,
-            "traces_base": traces_base, "traces_cand": traces_cand,
-            "rss_base": r.get("rss_growth_per_step_bytes_base"),
-            "rss_cand": r.get("rss_growth_per_step_bytes_cand"),
-            "verdict": verdict, "regression": bool(slower or more_traces or newly_refused),
+            **{f"{figure}_{side}": r[f"{figure}_{side}"] for side in ("base", "cand")
+               for figure in ("processes", "median", "median_low", "median_high", "ratio", "ratio_low",
+                              "ratio_high", "traces", "variables", "retained")},
+            "change": change, "change_low": change_low, "change_high": change_high,
+            "verdict": verdict, "regression": bool(slower or exact),
         })
     table = pd.DataFrame(rows).sort_values(["regression", "change"], ascending=[False, False])
-    return Comparison(table.reset_index(drop=True), warnings)
+    return Comparison(table.reset_index(drop=True), warnings, kind, threshold, processes)
 
 
 def _ms(seconds) -> str:
@@ -107,19 +216,56 @@ def _maybe(value, spec) -> str:
     return "" if value is None or pd.isna(value) else f"{value:{spec}}"
 
 
-def markdown(comparison: Comparison, threshold: float) -> str:
-    """The comparison as a markdown table (regressions first), for CI job summaries."""
+def _span(low, high, spec: str, scale: float = 1.0) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    return f" [{low * scale:{spec}}, {high * scale:{spec}}]"
+
+
+def _arrow(base, cand, spec: str, scale: float = 1.0) -> str:
+    if (base is None or pd.isna(base)) and (cand is None or pd.isna(cand)):
+        return ""
+    show = lambda v: _maybe(v * scale if v is not None and pd.notna(v) else None, spec)  # noqa: E731
+    return f"{show(base)} → {show(cand)}"
+
+
+def header(comparison: Comparison) -> list[str]:
+    """What kind of comparison this is and how it was judged, as markdown lines."""
     regressions = len(comparison.regressions)
-    lines = [f"## tfreuse compare: {regressions} regression(s) "
-             f"(threshold {threshold:.0%}, Mann-Whitney U p < {DEFAULT_ALPHA})", ""]
-    lines += [f"> {w}" for w in comparison.warnings]
-    lines += ["| benchmark | machine | baseline | candidate | change | p | traces/step | RSS/step (KiB) | verdict |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for r in comparison.table.itertuples():
-        traces = f"{_maybe(r.traces_base, '.2g')} → {_maybe(r.traces_cand, '.2g')}"
-        rss = (f"{_maybe(r.rss_base / 1024 if pd.notna(r.rss_base) else None, '.1f')} → "
-               f"{_maybe(r.rss_cand / 1024 if pd.notna(r.rss_cand) else None, '.1f')}")
-        verdict = f"**{r.verdict}**" if r.regression else r.verdict
-        lines.append(f"| {r.benchmark} | {r.machine} | {_ms(r.median_base)} | {_ms(r.median_cand)} | "
-                     f"{r.change:+.1%} | {_maybe(r.p_value, '.3g')} | {traces} | {rss} | {verdict} |")
+    k_base, k_cand = comparison.processes
+    lines = [f"## tfreuse compare ({comparison.kind}, {k_base} and {k_cand} process(es)): "
+             f"{regressions} regression(s)", ""]
+    if comparison.kind == SAME_JOB:
+        lines.append(f"> Timing gated: slower only when the whole 95% interval of the change (over "
+                     f"processes, then rounds) is above +{comparison.threshold:.0%}. Exact figures "
+                     "(traces and variables per step, refusals, retained memory) gated exactly.")
+    else:
+        lines.append("> Independent runs (other jobs, moments or machines): times are shown, not gated, "
+                     "since they measure the runner as much as the code. Exact figures (traces and "
+                     "variables per step, refusals, retained memory) gated exactly.")
+    return lines + [f"> {w}" for w in comparison.warnings] + [""]
+
+
+def markdown(comparison: Comparison) -> str:
+    """The comparison as a markdown table (regressions first), for CI job summaries."""
+    intervals_shown = max(comparison.processes) > 1 or comparison.kind == SAME_JOB
+    lines = header(comparison)
+    lines += ["| benchmark | machine | baseline | candidate | change | ratio to shared | traces/step | "
+              "variables/step | retained/step (KiB) | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in comparison.table.to_dict("records"):
+        base, cand = _ms(r["median_base"]), _ms(r["median_cand"])
+        change = _maybe(r["change"], "+.1%")
+        ratio = _arrow(r["ratio_base"], r["ratio_cand"], ".2f")
+        if intervals_shown:
+            base += _span(r["median_low_base"], r["median_high_base"], ".3f", 1e3)
+            cand += _span(r["median_low_cand"], r["median_high_cand"], ".3f", 1e3)
+            change += _span(r["change_low"], r["change_high"], "+.1%")
+            if ratio:
+                ratio += _span(r["ratio_low_cand"], r["ratio_high_cand"], ".2f")
+        verdict = f"**{r['verdict']}**" if r["regression"] else r["verdict"]
+        lines.append(f"| {r['benchmark']} | {r['machine']} | {base} | {cand} | {change} | {ratio} | "
+                     f"{_arrow(r['traces_base'], r['traces_cand'], '.2g')} | "
+                     f"{_arrow(r['variables_base'], r['variables_cand'], '.2g')} | "
+                     f"{_arrow(r['retained_base'], r['retained_cand'], '.1f', 1 / 1024)} | {verdict} |")
     return "\n".join(lines) + "\n"

@@ -92,6 +92,8 @@ def _rows_of(data: dict, path: Path, machine: str, run: str) -> list[dict]:
             "fullname": str(bench.get("fullname", bench.get("name", ""))),
             "group": bench.get("group"),
             "tfreuse": "schema_version" in extra,
+            # Which code ran: the processes of one measurement share it (report.compare).
+            "commit": (data.get("commit_info") or {}).get("id"),
         }
         row.update({column: stats.get(column) for column in STAT_COLUMNS})
         row["samples"] = [float(x) for x in stats.get("data") or []]

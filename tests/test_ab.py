@@ -1,0 +1,98 @@
+"""`tfreuse ab`: the ABBA order, the dependency check, and the command end to end on a toy repository."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfreuse import ab
+
+from tests.toys import TOY_BENCHMARK
+
+TFREUSE = Path(sys.executable).with_name("tfreuse")
+# The toy's `shared` step, changed to pass a new Python number on every call: a retrace per step.
+RETRACING = TOY_BENCHMARK.replace(
+    "        f = ctx.compile(lambda t: t + 1)\n        return lambda: f(x)",
+    "        f = ctx.compile(lambda t, i: t + i)\n        counter = iter(range(10**9))\n"
+    "        return lambda: f(x, next(counter))")
+
+
+def test_abba_order_alternates_which_side_goes_first():
+    assert ab.abba_order(1) == ["base", "head"]
+    assert ab.abba_order(3) == ["base", "head", "head", "base", "base", "head"]
+    order = ab.abba_order(5)
+    assert order.count("base") == order.count("head") == 5
+
+
+def test_dependencies_compare_what_pyproject_asks_to_install(tmp_path):
+    def project(dependencies, extras="[project.optional-dependencies]\ntest = ['pytest']\n"):
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.toml"
+        path.write_text(f"[project]\nname = 'x'\ndependencies = {dependencies!r}\n{extras}")
+        return ab.dependencies(path)
+
+    assert project(["numpy>=1", "pandas"]) == project(["pandas", "numpy>=1"])
+    assert project(["numpy>=1"]) != project(["numpy>=2"])
+    assert project(["numpy"]) != project(["numpy"], extras="")
+    assert ab.dependencies(tmp_path / "missing.toml") == ab.dependencies(tmp_path / "also-missing.toml")
+
+
+def _git(repo, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def toy_repo(tmp_path):
+    """A git repository of one toy benchmark module, committed once."""
+    repo = tmp_path / "toy"
+    (repo / "benchmarks").mkdir(parents=True)
+    (repo / "benchmarks" / "test_tiny.py").write_text(TOY_BENCHMARK)
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "toy")
+    return repo
+
+
+def _ab(repo, *options):
+    return subprocess.run([str(TFREUSE), "ab", "--profile", "smoke", "-o", "out", *options], cwd=repo,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_ab_of_a_commit_with_itself_runs_abba_and_passes(toy_repo):
+    # A threshold no timing difference reaches: this checks the run, not the machine's noise.
+    result = _ab(toy_repo, "--base", "HEAD", "--processes", "2", "--threshold", "100000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "declare the same dependencies: one environment for both" in result.stdout
+    assert "same-job A/B, 2 and 2 process(es)): 0 regression(s)" in result.stdout
+    folder = next((toy_repo / "out").iterdir())
+    manifest = json.loads((folder / ab.MANIFEST).read_text())
+    assert [run["side"] for run in manifest["runs"]] == ["base", "head", "head", "base"]
+    assert manifest["same_environment"] and manifest["base_commit"] == manifest["head_commit"]
+    assert manifest["head_dirty"] is False and "uncommitted changes" not in result.stdout
+    assert sorted(p.name for p in (folder / "base").glob("*.json")) == ["process-01.json", "process-02.json"]
+    assert (folder / "compare.md").read_text() in result.stdout
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=toy_repo, capture_output=True, text=True)
+    assert len(worktrees.stdout.splitlines()) == 1  # the base's worktree is gone
+    # The two folders, compared again by hand, are still one same-job A/B.
+    again = subprocess.run([str(TFREUSE), "compare", str(folder / "base"), str(folder / "head"),
+                            "--threshold", "100000"], capture_output=True, text=True)
+    assert again.returncode == 0 and "(same-job A/B" in again.stdout
+
+
+def test_ab_flags_a_retrace_per_step_in_the_working_tree(toy_repo):
+    (toy_repo / "benchmarks" / "test_tiny.py").write_text(RETRACING)  # uncommitted: the working tree
+    result = _ab(toy_repo, "--base", "HEAD", "--processes", "1", "--threshold", "100000")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the working tree has uncommitted changes: the head side measures them" in result.stdout
+    flagged = [line for line in result.stdout.splitlines() if "**more traces**" in line]
+    assert len(flagged) == 1 and "test_tiny[shared-function-CPU:0-one]" in flagged[0]
+    assert "| 0 → 1 |" in flagged[0]
+
+
+def test_ab_names_a_bad_base_and_exits_2(toy_repo):
+    result = _ab(toy_repo, "--base", "no-such-ref")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"tfreuse ab: error: --base 'no-such-ref' is not a commit of {toy_repo}"
+    assert not (toy_repo / "out").exists()
