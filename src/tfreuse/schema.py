@@ -1,7 +1,16 @@
 """The extra_info record every tfreuse benchmark writes: keys, units and meaning, in one place.
 
 Reports and outside tools read these keys from pytest-benchmark JSON, so a key is only ever added
-(with a bump of SCHEMA_VERSION when its meaning changes), never renamed silently.
+(with a bump of SCHEMA_VERSION when keys are added or a meaning changes), never renamed silently.
+The report reads every version: a key an older record lacks is a missing value, never an error.
+
+Versions:
+1. The first layout (`shared_samples_s` changed meaning twice within it: references timed before
+   each round, then sized by the variant's step).
+2. Retained memory from bytes in use, in an untimed window (`retained_*`, per-step counts); RSS
+   figures secondary; `outcome: error` also for a variant tfreuse cannot build for the layer
+   (e.g. a weight with no initializer to re-draw); `learning_deterministic_ops`,
+   `optimizer_iterations`.
 """
 
 from __future__ import annotations
@@ -9,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 OUTCOMES = ("ok", "error")
 # pyperf-style stability warning: a relative standard deviation above this, or fewer rounds.
