@@ -1,6 +1,6 @@
 """The figures of issue 15's "Done when", on a quiet machine: false alarms, catches, coverage, wall time.
 
-    .venv/bin/python scripts/gate_calibration.py [--runs 5] [--processes 3] [--extra 1 2 4 8]
+    .venv/bin/python scripts/gate_calibration.py [--runs 5] [--processes 3] [--extra 1 2 4 8] [-k EXPR]
 
 Run from the repository root of a clean checkout, after `make install`, with nothing else running
 (every benchmark process runs under `flock /tmp/tfreuse-bench.lock`). Results and a summary go to
@@ -68,11 +68,13 @@ def _patched(source: Path, tree: Path, path: str, old: str, new: str) -> Path:
     return tree
 
 
-def _ab(tree: Path, output: Path, processes: int, markdown: Path) -> dict:
-    """`tfreuse ab --base HEAD` in `tree`; its exit status, manifest and comparison table."""
+def _ab(tree: Path, output: Path, processes: int, markdown: Path, keyword: str | None = None) -> dict:
+    """`tfreuse ab --base HEAD` in `tree` (on the benchmarks `keyword` selects, if given); its
+    exit status, manifest and comparison table."""
     env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "1"}
     status = subprocess.run([*LOCK, *TFREUSE, "ab", "--base", "HEAD", "--processes", str(processes),
-                             "--profile", "quick", "-o", str(output), "--markdown", str(markdown)],
+                             "--profile", "quick", "-o", str(output), "--markdown", str(markdown),
+                             *(["-k", keyword] if keyword else [])],
                             cwd=tree, env=env).returncode
     folder = sorted(output.iterdir())[-1]
     from tfreuse.report.compare import SAME_JOB, compare
@@ -89,6 +91,8 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--extra", type=int, nargs="*", default=[4, 16, 64],
                         help="extra matmuls in the shared_layer layer's call, one candidate each")
+    parser.add_argument("-k", dest="keyword", default=None,
+                        help="pytest -k expression: calibrate on these benchmarks only (faster, less coverage)")
     args = parser.parse_args()
     root = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
                                check=True).stdout.strip())
@@ -96,11 +100,12 @@ def main() -> int:
         raise SystemExit("the working tree has uncommitted changes: an A/A would not be one; commit or stash them")
     out = root / "reports" / "calibration" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out.mkdir(parents=True)
-    lines = [f"# Gate calibration of {root} at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+    lines = [f"# Gate calibration of {root} at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+             f"benchmarks: {args.keyword or 'all'}; {args.processes} processes a side", ""]
 
     from tfreuse import selfcheck
 
-    aa = [_ab(root, out / "aa", args.processes, out / f"aa-{i}.md") for i in range(1, args.runs + 1)]
+    aa = [_ab(root, out / "aa", args.processes, out / f"aa-{i}.md", args.keyword) for i in range(1, args.runs + 1)]
     checks, _ = selfcheck.aa_checks([(run["folder"] / "base", run["folder"] / "head") for run in aa],
                                     __import__("tfreuse.ab").ab.DEFAULT_THRESHOLD)
     lines += ["## A/A", "", selfcheck.text_table(checks), "",
@@ -114,7 +119,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as scratch:
             tree = _patched(root, Path(scratch) / "tree", "benchmarks/test_shared_layer.py", LAYER_CALL,
                             _extra_work(count))
-            runs = [_ab(tree, out / f"slow-{count}", args.processes, out / f"slow-{count}-{i}.md")
+            runs = [_ab(tree, out / f"slow-{count}", args.processes, out / f"slow-{count}-{i}.md", args.keyword)
                     for i in range(1, args.runs + 1)]
         tables = pd.concat([run["table"].assign(run=index) for index, run in enumerate(runs, start=1)])
         shared = tables[tables["benchmark"].str.startswith("test_shared_layer[shared-")]
@@ -126,7 +131,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         tree = _patched(root, Path(scratch) / "tree", "src/tfreuse/scenarios/layer_reuse.py", RETRACE_FROM, RETRACE_TO)
-        retrace = _ab(tree, out / "retrace", args.processes, out / "retrace.md")
+        retrace = _ab(tree, out / "retrace", args.processes, out / "retrace.md", args.keyword)
     table = retrace["table"]
     lines += ["", "## A retrace per step of every layer scenario's shared step", "",
               f"exit status {retrace['status']}; flagged 'more traces': "
