@@ -135,6 +135,19 @@ def test_a_new_shape_is_named_with_both_shapes():
     assert "`x`: shape (32, 64) -> (16, 64)" in message
 
 
+def test_a_list_argument_is_read_item_by_item():
+    """TensorFlow keeps a list's items as a Tuple inside its List type (Keras' predict step takes one)."""
+    @tf.function
+    def doubled(parts):
+        return [2 * part for part in parts]
+
+    doubled([tf.ones(2), tf.ones(2)])
+    with ReuseGuard(warmup_steps=0) as guard, pytest.raises(ReuseError) as raised:
+        with guard.step():
+            doubled([tf.ones(2), tf.ones(3)])
+    assert "`parts[1]`: shape (2,) -> (3,)" in str(raised.value)
+
+
 def test_a_changed_dtype_is_named():
     message = _retrace_messages((tf.ones((4,)), 0.5), (tf.ones((4,), tf.float64), 0.5))
     assert "`x`: dtype float32 -> float64" in message
@@ -239,6 +252,30 @@ def test_a_function_made_in_a_loop_is_a_new_function_object_each_step():
             for _ in range(2):
                 with guard.step():
                     tf.function(lambda v: v + 1)(x)
+
+
+def test_a_trace_unreadable_in_warm_up_is_no_finding_but_one_in_a_steady_step_is(monkeypatch):
+    import tfreuse.probes.tracing as tracing
+
+    def unreadable(function_type):
+        raise AttributeError("a TraceType tfreuse does not know")
+
+    @tf.function
+    def halve(x):
+        return x / 2
+
+    with ReuseGuard(warmup_steps=1, raise_on_findings=False) as guard:
+        with guard.step(), monkeypatch.context() as patched:
+            patched.setattr(tracing, "signature_arguments", unreadable)
+            halve(tf.ones(2))
+        with guard.step():
+            halve(tf.ones(2))
+        assert guard.findings == []
+        with guard.step(), monkeypatch.context() as patched:
+            patched.setattr(tracing, "signature_arguments", unreadable)
+            halve(tf.ones(3))
+    assert [(f.kind, f.step, f.message) for f in guard.findings] == [
+        ("trace", 3, "tfreuse could not read a trace: AttributeError: a TraceType tfreuse does not know")]
 
 
 @pytest.mark.parametrize("bad", [{"warmup_steps": -1}, {"max_traces": 0.5},
