@@ -82,6 +82,71 @@ ANTI_PATTERNS = [
      "extractor = keras.Sequential(["),
     ("test_transfer_learning", "reinstantiated", "function", "trace", "a different Sequential object",
      "return step(latest[\"extractor\"], x, y)"),
+    # Python scalar argument and changing shape (function mode; `jit` traces the same way).
+    ("test_python_scalar_args", "python_scalar", "function", "trace", "`scale`: Python int",
+     "PythonScalarArgs.python_scalar: return lambda: forward(x, next(steps))"),
+    # reduce_retracing generalises shapes, not Python values: the "mitigation" still retraces.
+    ("test_python_scalar_args", "mitigated_scalar_reduce_retracing", "function", "trace",
+     "`scale`: Python int",
+     "PythonScalarArgs.mitigated_scalar_reduce_retracing: return lambda: forward(x, next(steps))"),
+    ("test_python_scalar_args", "changing_shape", "function", "trace", "`x`: shape (",
+     "return lambda: forward(rows[:next(lengths) % MAX_ROWS + 1])"),
+    # Function created in a loop: a new tf.function object per step, the call is the line.
+    ("test_function_in_loop", "function_per_step", "function", "trace",
+     "a new tf.function object made from the same `def`",
+     "return lambda: tf.function(body, jit_compile="),
+    ("test_function_in_loop", "method_per_object", "function", "trace",
+     "a new tf.function object made from the same `def`",
+     "return (model.forward_jit if ctx.mode == \"jit\" else model.forward)(x)"),
+    # Layers created in `call`. Keras makes a Dense's weights when the layer is first called
+    # (its build), not at `Dense(...)`: by then `_dense_layers` has returned, so the innermost
+    # user line is the call `x = layer(x)` in `_apply`; the message's next line ("called from")
+    # is `BlockInCall.call`'s `_apply(_dense_layers(self.size), x)`. In function mode TensorFlow
+    # itself refuses the second trace's variables (a ValueError, the scenario's expected error)
+    # during the first step, before the guard has a steady step to judge.
+    ("test_layers_in_call", "reinstantiated", "eager", "variable",
+     "kernel (16, 32) float32 of layer dense", "_apply: x = layer(x)"),
+    # Optimizer re-created: by `compile` with a new Adam (Keras builds its slots lazily, inside
+    # `train_on_batch`, and traces a new train function) or in a custom loop.
+    ("test_recompile_in_loop", "recompiled", "eager", "variable",
+     "/iteration () int64 of optimizer adam", "return keras.optimizers.Adam(LEARNING_RATE)"),
+    ("test_recompile_in_loop", "recompiled", "function", "variable",
+     "_kernel_momentum (16, 32) float32 of optimizer adam",
+     "RecompileInLoop.recompiled: return model.train_on_batch(x, y)"),
+    ("test_recompile_in_loop", "recompiled", "function", "trace",
+     "`one_step_on_data` (defined at", "RecompileInLoop.recompiled: return model.train_on_batch(x, y)"),
+    # The same optimizer keeps its slots, but `compile` still makes Keras trace a new train function.
+    ("test_recompile_in_loop", "mitigated_same_optimizer", "function", "trace",
+     "a new tf.function object made from the same `def`",
+     "RecompileInLoop.mitigated_same_optimizer: return model.train_on_batch(x, y)"),
+    ("test_recompile_in_loop", "optimizer_per_step", "eager", "variable",
+     "_kernel_momentum (16, 32) float32 of optimizer adam",
+     "optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))"),
+    ("test_recompile_in_loop", "optimizer_per_step", "function", "variable",
+     "/iteration () int64 of optimizer adam", "return keras.optimizers.Adam(LEARNING_RATE)"),
+    ("test_recompile_in_loop", "optimizer_per_step", "function", "trace",
+     "`optimizer`: a different Adam object", "return train(model, optimizer, x, y)"),
+    # A new model per trial: its layers' weights at the line that builds it (`mlp` is tfreuse's),
+    # and Keras' train function traced anew for it at `fit`.
+    ("test_model_in_loop", "reinstantiated", "function", "variable",
+     "kernel (16, 32) float32 of layer dense",
+     "ModelInLoop._compiled: model = mlp(ctx.params, counter)"),
+    ("test_model_in_loop", "reinstantiated", "function", "trace", "`one_step_on_data` (defined at",
+     "return model.fit(x, y, batch_size="),
+    # `keras.backend.clear_session()` resets TensorFlow's default graph, and the guard's variable
+    # creator scope with it: from the first clear_session on the guard sees no new variable (a
+    # limit of TensorFlow's scope, kept per graph); the new train function per trial still shows.
+    ("test_model_in_loop", "mitigated_clear_session", "function", "trace",
+     "a new tf.function object made from the same `def`", "return model.fit(x, y, batch_size="),
+    # A model loaded per request: its weights at the loading line; in function mode the serving
+    # function retraces for each new model object.
+    ("test_load_per_request", "load_model_per_request", "eager", "variable",
+     "kernel (16, 64) float32 of layer dense", "return lambda: keras.models.load_model(path)"),
+    ("test_load_per_request", "load_model_per_request", "function", "trace",
+     "`model`: a different TracedSequential object", "return serve(model, x)"),
+    ("test_load_per_request", "load_weights_per_request", "eager", "variable",
+     "kernel (16, 64) float32 of layer dense",
+     "LoadPerRequest.load_weights_per_request: model = mlp(ctx.params)"),
 ]
 
 
@@ -98,10 +163,33 @@ def test_every_anti_pattern_is_caught_with_its_kind_and_line(module_name, varian
         assert expected in {(finding.where.file, finding.where.line) for finding in of_kind if finding.where}
 
 
+# The reuse baselines, and the `mitigated*` variants that do fix. Not here: python_scalar_args'
+# `mitigated_shape_reduce_retracing` (its second shape's trace, the one that generalises, falls in
+# the first steady step), and the mitigations that still re-create (`mitigated_scalar_reduce_
+# retracing`, `mitigated_same_optimizer`, model_in_loop's, all in ANTI_PATTERNS or the same as
+# one there). predict_in_loop's `predict_per_batch` re-creates no variable and retraces nothing
+# (its cost is a data adapter, iterator and callbacks per call), so the guard has nothing to see.
 BASELINES = [(module, "shared", mode) for module in
              ("test_shared_layer", "test_training_loop", "test_function_rules", "test_attention",
-              "test_recurrent", "test_transfer_learning")
-             for mode in ("eager", "function")]
+              "test_recurrent", "test_transfer_learning", "test_layers_in_call",
+              "test_recompile_in_loop", "test_predict_in_loop", "test_load_per_request")
+             for mode in ("eager", "function")] + [
+    ("test_python_scalar_args", "shared", "function"),
+    ("test_python_scalar_args", "mitigated_scalar_as_variable", "function"),
+    ("test_python_scalar_args", "mitigated_shape_input_signature", "function"),
+    ("test_function_in_loop", "shared", "function"),
+    ("test_function_in_loop", "mitigated", "function"),
+    ("test_layers_in_call", "mitigated", "eager"),
+    ("test_layers_in_call", "mitigated", "function"),
+    ("test_recompile_in_loop", "mitigated_optimizer_once", "eager"),
+    ("test_recompile_in_loop", "mitigated_optimizer_once", "function"),
+    ("test_model_in_loop", "shared", "function"),
+    ("test_predict_in_loop", "mitigated_predict_on_batch", "eager"),
+    ("test_predict_in_loop", "mitigated_predict_on_batch", "function"),
+    ("test_predict_in_loop", "mitigated_direct_call", "function"),
+    ("test_load_per_request", "mitigated", "eager"),
+    ("test_load_per_request", "mitigated", "function"),
+]
 
 
 @pytest.mark.parametrize("module_name, variant, mode", BASELINES, ids=["-".join(row) for row in BASELINES])
@@ -133,6 +221,19 @@ def test_a_changed_python_scalar_is_named_with_both_values():
 def test_a_new_shape_is_named_with_both_shapes():
     message = _retrace_messages((tf.ones((32, 64)), 0.5), (tf.ones((16, 64)), 0.5))
     assert "`x`: shape (32, 64) -> (16, 64)" in message
+
+
+def test_a_list_argument_is_read_item_by_item():
+    """TensorFlow keeps a list's items as a Tuple inside its List type (Keras' predict step takes one)."""
+    @tf.function
+    def doubled(parts):
+        return [2 * part for part in parts]
+
+    doubled([tf.ones(2), tf.ones(2)])
+    with ReuseGuard(warmup_steps=0) as guard, pytest.raises(ReuseError) as raised:
+        with guard.step():
+            doubled([tf.ones(2), tf.ones(3)])
+    assert "`parts[1]`: shape (2,) -> (3,)" in str(raised.value)
 
 
 def test_a_changed_dtype_is_named():
@@ -239,6 +340,30 @@ def test_a_function_made_in_a_loop_is_a_new_function_object_each_step():
             for _ in range(2):
                 with guard.step():
                     tf.function(lambda v: v + 1)(x)
+
+
+def test_a_trace_unreadable_in_warm_up_is_no_finding_but_one_in_a_steady_step_is(monkeypatch):
+    import tfreuse.probes.tracing as tracing
+
+    def unreadable(function_type):
+        raise AttributeError("a TraceType tfreuse does not know")
+
+    @tf.function
+    def halve(x):
+        return x / 2
+
+    with ReuseGuard(warmup_steps=1, raise_on_findings=False) as guard:
+        with guard.step(), monkeypatch.context() as patched:
+            patched.setattr(tracing, "signature_arguments", unreadable)
+            halve(tf.ones(2))
+        with guard.step():
+            halve(tf.ones(2))
+        assert guard.findings == []
+        with guard.step(), monkeypatch.context() as patched:
+            patched.setattr(tracing, "signature_arguments", unreadable)
+            halve(tf.ones(3))
+    assert [(f.kind, f.step, f.message) for f in guard.findings] == [
+        ("trace", 3, "tfreuse could not read a trace: AttributeError: a TraceType tfreuse does not know")]
 
 
 @pytest.mark.parametrize("bad", [{"warmup_steps": -1}, {"max_traces": 0.5},

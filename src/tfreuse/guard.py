@@ -122,6 +122,8 @@ class ReuseGuard:
         self.steps += 1
         if self.steps > self.warmup_steps:
             self._check(self.steps, traces, variables)
+        else:  # a warm-up trace may be anything: one tfreuse could not read is no finding either
+            self._traces.errors.clear()
 
     def _check(self, step: int | None, traces_from: int, variables_from: int) -> None:
         found = []

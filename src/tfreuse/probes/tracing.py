@@ -176,7 +176,9 @@ def _flatten(constraint, path: str, into: dict) -> None:
     """Leaves of a nested signature by path (`x`, `batch[0]`, `config['rate']`)."""
     from tensorflow.core.function.trace_type import default_types
 
-    if isinstance(constraint, (default_types.Tuple, default_types.List)):
+    if isinstance(constraint, default_types.List):  # a List holds its items as a Tuple
+        constraint = constraint.components_tuple
+    if isinstance(constraint, default_types.Tuple):
         for index, component in enumerate(constraint.components):
             _flatten(component, f"{path}[{index}]", into)
     elif isinstance(constraint, default_types.Dict):
