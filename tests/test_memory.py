@@ -202,3 +202,36 @@ def test_pool_headroom_exceeded_makes_the_figure_null_with_the_reason():
                          headroom=2 * MIB)
     assert retained.retained_per_step is None
     assert "past the 2097152 bytes reserved" in retained.unavailable
+
+
+class _FakeGpuAllocator:
+    """allocator_stats for `GPU:0` whose `current` grows by `per_step` bytes at each reading."""
+
+    def __init__(self, per_step: int | None):
+        self.per_step, self.current = per_step, 1 << 30
+
+    def stats(self, device: str):
+        assert device == "GPU:0"
+        if self.per_step is None:
+            return None
+        self.current += self.per_step
+        return {"current": self.current, "peak": self.current}
+
+
+@pytest.mark.parametrize("per_step", [256 * KIB, None])
+def test_on_a_gpu_device_memory_is_part_of_the_retained_figure(monkeypatch, per_step):
+    # Device memory is not in the host heap: a GPU row adds its allocator's growth (no pool
+    # headroom: that is for the CPU pool, whose regions come from malloc), or is null without it.
+    fake = _FakeGpuAllocator(per_step)
+    monkeypatch.setattr(memory.devices, "allocator_stats", fake.stats)
+    monkeypatch.setattr(memory.devices, "reset_allocator_peak", lambda device: None)
+    with RetainedWindow("GPU:0") as window:
+        for _ in range(10):
+            window.sample()
+    if per_step is None:
+        assert window.retained_per_step is None
+        assert window.unavailable == "no allocator stats for GPU:0: device memory would go uncounted"
+    else:
+        assert window.components == "native heap + pymalloc + GPU:0 allocator current"
+        assert window.slope("allocator") == per_step
+        assert abs(window.retained_per_step - per_step) < 16 * KIB

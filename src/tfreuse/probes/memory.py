@@ -205,8 +205,8 @@ class RetainedWindow:
 
     def __enter__(self) -> "RetainedWindow":
         self._allocator = devices.allocator_stats(self.device) is not None
-        self._reserved = self._allocator and not self.device.startswith("GPU")
-        if self.device.startswith("GPU") and not self._allocator:
+        self._reserved = self._allocator and not devices.is_gpu(self.device)
+        if devices.is_gpu(self.device) and not self._allocator:
             self.unavailable = f"no allocator stats for {self.device}: device memory would go uncounted"
         if self._reserved and not _pool_headroom(self.device, self.headroom):
             self.unavailable = f"could not reserve {self.headroom} bytes in TensorFlow's {self.device} pool"

@@ -13,11 +13,6 @@ from tfreuse.report.html import render
 from tfreuse.report.load import SAMPLE_COLUMNS, Loaded
 from tfreuse.units import kib
 
-SUMMARY_COLUMNS = ["machine", "scenario", "variant", "mode", "device", "size", "median", "ratio",
-                   "ratio_ci_low", "ratio_ci_high", "traces_per_step", "retained_bytes_per_step",
-                   "rss_growth_per_step_bytes",
-                   "learning_retained", "outcome"]
-
 
 def _csv(analyzed: pd.DataFrame) -> str:
     table = analyzed.drop(columns=list(SAMPLE_COLUMNS), errors="ignore")
