@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfreuse.devices import child_environment
 from tfreuse.errors import UserInputError
 
 MANIFEST = "ab.json"
@@ -108,7 +109,7 @@ def run_process(checkout: Checkout, benchmarks: str, profile: str, json_path: Pa
     if keyword:
         command += ["-k", keyword]
     path = os.pathsep.join(p for p in (str(checkout.tree / "src"), os.environ.get("PYTHONPATH")) if p)
-    environment = {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    environment = child_environment({"PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"})
     started = time.perf_counter()
     with open(json_path.with_suffix(".log"), "w", encoding="utf-8") as log:
         status = subprocess.run(command, cwd=checkout.tree, env=environment, stdout=log,
