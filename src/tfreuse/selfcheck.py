@@ -26,6 +26,7 @@ import pandas as pd
 
 from tfreuse.devices import child_environment
 from tfreuse.overhead import LIMIT
+from tfreuse.probes.memory import RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE, retained_tolerance
 
 QUICK_SECONDS = 60.0
 # Honest 95% intervals leave the other side's estimate outside now and then: the estimate has a
@@ -40,8 +41,6 @@ EXACT_FIGURES = ("traces_per_step", "variables_per_step", "live_variables_delta"
                  "first_step_trace_events", "cache_entries_per_step", "variables_created_per_step",
                  "variables_alive_per_step")
 MEMORY_FIGURES = ("retained_bytes_per_step",)
-MEMORY_ABSOLUTE = 16_000
-MEMORY_RELATIVE = 0.10
 CASE = ["scenario", "variant", "mode", "device", "size"]
 
 
@@ -78,7 +77,7 @@ def order_deltas(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
         elif figure in EXACT_FIGURES:
             agree = np.isclose(a, b, rtol=0, atol=1e-9) | both_missing
         else:
-            tolerance = np.maximum(MEMORY_ABSOLUTE, MEMORY_RELATIVE * np.maximum(a.abs(), b.abs()))
+            tolerance = np.array([retained_tolerance(x, y) for x, y in zip(a, b)], dtype=float)
             agree = ((a - b).abs() <= tolerance) | both_missing
         records.append(joined[CASE + ["fullname_a"]].rename(columns={"fullname_a": "test"})
                        .assign(figure=figure, first=a, second=b, delta=b - a, agree=agree))
@@ -196,7 +195,7 @@ def evaluate(quick: Path, reversed_quick: Path, aa_runs: list[tuple[Path, Path]]
     checks.append(Check("order independence: traces and variables per step (default vs reversed)",
                         "identical", f"{int(exact['agree'].sum())}/{len(exact)} agree",
                         bool(exact["agree"].all())))
-    tolerance = f"within max({MEMORY_ABSOLUTE // 1000} KB/step, {_percent(MEMORY_RELATIVE)})"
+    tolerance = f"within max({RETAINED_TOLERANCE_BYTES // 1000} KB/step, {_percent(RETAINED_TOLERANCE_RELATIVE)})"
     tables = {"order": deltas[~deltas["agree"]]}
     isolated_agree = None
     if isolated is not None:

@@ -2,7 +2,7 @@
 
 Exact figures are deterministic, so they need no statistics: more traces per step, more
 variables created per step, a variant newly refused, or retained memory per step grown beyond
-RETAINED_ABSOLUTE_BYTES and RETAINED_RELATIVE is a regression in any comparison.
+`probes.memory.retained_tolerance` is a regression in any comparison.
 
 Timing is judged only in a same-job A/B (`tfreuse ab`: base and candidate run on one machine in
 one job, in fresh processes alternating A B B A ...). Each process gives one estimate of a
@@ -22,13 +22,10 @@ import numpy as np
 import pandas as pd
 
 from tfreuse.ab import DEFAULT_THRESHOLD
+from tfreuse.probes.memory import retained_tolerance
 from tfreuse.report import intervals
 from tfreuse.report.analyze import SITUATION
 from tfreuse.report.load import Loaded, ReportInputError
-
-# Retained memory per step may move by allocator granularity; beyond the larger of these it grew.
-RETAINED_ABSOLUTE_BYTES = 1024
-RETAINED_RELATIVE = 0.25
 
 SAME_JOB = "same-job A/B"
 ACROSS_RUNS = "across runs"
@@ -145,7 +142,7 @@ def _changed(base: float, cand: float) -> bool:
 def _retained_grew(base: float, cand: float) -> bool:
     if pd.isna(base) or pd.isna(cand):
         return False  # a file without the column: not compared
-    return cand - base > max(RETAINED_ABSOLUTE_BYTES, RETAINED_RELATIVE * abs(base))
+    return cand - base > retained_tolerance(base, cand)
 
 
 def _exact_verdict(r: dict) -> str | None:
