@@ -1,6 +1,6 @@
 """The `shared` reference timed right beside each round of another variant.
 
-The machine's speed drifts: on this workplace's 2-core VM a pure-Python loop ran 150 ms a round,
+The machine's speed drifts: on the 2-core VM amd-epyc-2c-237aed a pure-Python loop ran 150 ms a round,
 then 80 ms a few seconds later, and a retracing step went from 130 ms to 185 ms and back. A ratio
 of two cases timed at different moments inherits that drift, so in a paired profile the harness
 times the situation's `shared` step before every round of the variant (outside the variant's

@@ -1,7 +1,7 @@
 """Rounds until the figure is precise: stop a case's timed rounds once its median is known well enough.
 
 A fixed number of rounds is too many for most slow variants and too few for a few. In the full
-profile on this workplace's 2-core VM (full runs of 2026-11-26) the per-round ratio of most paired
+profile on the 2-core VM amd-epyc-2c-237aed (full runs of 2026-11-26) the per-round ratio of most paired
 variants slower than 15 ms varied by 2-5% (robust standard deviation), so 20 rounds pin the median
 ratio within 2-3%; a handful that retrace or recompile every step varied by 12-21%, and 35 rounds
 left their 95% interval 5-9% wide on each side. So a profile with a `precision` target runs the
