@@ -39,3 +39,20 @@ class FakeBenchmark:
             self.has_error = True
             raise
         return result
+
+
+def capture_child_environment(monkeypatch, module, returncode: int = 0, stdout: str = "") -> dict:
+    """Replace `module.subprocess.run` with a fake that records the child's environment.
+
+    Clears `TF_FORCE_GPU_ALLOW_GROWTH` first, so a test sees what the launcher itself sets.
+    Returns the dict the environment is recorded into.
+    """
+    seen: dict = {}
+
+    def fake_run(command, env, **kwargs):
+        seen.update(env)
+        return SimpleNamespace(returncode=returncode, stdout=stdout)
+
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    monkeypatch.setattr(module.subprocess, "run", fake_run)
+    return seen

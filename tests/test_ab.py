@@ -99,14 +99,9 @@ def test_ab_names_a_bad_base_and_exits_2(toy_repo):
 
 
 def test_every_process_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
-    seen = {}
+    from tests.fakes import capture_child_environment
 
-    def fake_run(command, env, **kwargs):
-        seen.update(env)
-        return type("Completed", (), {"returncode": 0})()
-
-    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    monkeypatch.setattr(ab.subprocess, "run", fake_run)
+    seen = capture_child_environment(monkeypatch, ab)
     checkout = ab.Checkout(name="head", tree=tmp_path, python=sys.executable, commit="0" * 40)
     ab.run_process(checkout, "benchmarks", "smoke", tmp_path / "one.json")
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["PYTHONPATH"].startswith(str(tmp_path / "src"))

@@ -190,29 +190,18 @@ def test_a_gpu_runs_device_wait_is_shown_beside_its_overhead(tmp_path):
 
 
 def test_every_run_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
-    seen = {}
+    from tests.fakes import capture_child_environment
 
-    def fake_run(command, env, **kwargs):
-        seen.update(env)
-        return type("Completed", (), {"returncode": 0})()
-
-    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    monkeypatch.setattr(selfcheck.subprocess, "run", fake_run)
+    seen = capture_child_environment(monkeypatch, selfcheck)
     selfcheck.run_suite(["suite"], "smoke", "default", tmp_path / "out.json")
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["TF_CPP_MIN_LOG_LEVEL"] == "2"
 
 
 def test_an_isolated_case_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
+    from tests.fakes import capture_child_environment
     from tfreuse import isolation
 
-    seen = {}
-
-    def fake_run(command, env, **kwargs):
-        seen.update(env)
-        return type("Completed", (), {"returncode": 1, "stdout": "failed"})()
-
-    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    monkeypatch.setattr(isolation.subprocess, "run", fake_run)
+    seen = capture_child_environment(monkeypatch, isolation, returncode=1, stdout="failed")
     with pytest.raises(RuntimeError, match="isolated run of t.py::x failed: failed"):
         isolation.figures_from_fresh_process("t.py::x", tmp_path, "smoke", "GPU:0", {})
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and isolation.RECORD_ENV in seen
