@@ -52,7 +52,7 @@ class RecompileInLoop(Scenario):
                 "mitigated_optimizer_once")
     modes = ("eager", "function")
     sizes = {"small": {"rows": 64, "features": 16, "hidden": 32, "outputs": 4}}
-    learning_steps = 5
+    learning_steps = 3
 
     @staticmethod
     def _model(ctx):
