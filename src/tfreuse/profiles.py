@@ -33,7 +33,8 @@ class Profile:
     few steps pin it: in a quick run on intel-xeon-2c-1ed0cb (November 2026, 130 cases) the
     slope's standard error over 30 steps was under 0.5 KB/step in all but two cases (13 and 3 KB
     on 4.1 and 1.6 MB/step), and the slope of the first 3 to 20 of those steps agreed with the
-    30-step one within 60% of `probes.memory.retained_tolerance` (16 KB or 10%) in every case.
+    30-step one within 60% of `probes.memory.retained_tolerance` (16 KB or 10%) in every case
+    (within 45% from 5 steps on; the same in a second run).
     Longer windows cost up to half the quick run's time (slow steps spent 3-6 s each) and bought
     no figure outside that tolerance.
     """
@@ -50,8 +51,8 @@ class Profile:
     precision: float | None = None
     cap_seconds: float = 0.0
     memory_steps: int = 12
-    memory_min_steps: int = 6
-    memory_seconds: float = 1.0
+    memory_min_steps: int = 5
+    memory_seconds: float = 0.5
 
     def rounds_within_budget(self, step_seconds: float) -> int:
         """How many rounds of `step_seconds` fit `phase_seconds`, within [min_rounds, rounds]."""
@@ -85,8 +86,8 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", rounds=30, min_rounds=5, warmup_steps=1, phase_seconds=0.1,
                      all_sizes=False, overhead_steps=600),
     "full": Profile("full", rounds=300, min_rounds=20, warmup_steps=2, phase_seconds=0.3,
-                    precision=0.045, cap_seconds=12.0, memory_steps=20, memory_min_steps=8,
-                    memory_seconds=1.5),
+                    precision=0.045, cap_seconds=12.0, memory_steps=20, memory_min_steps=6,
+                    memory_seconds=1.0),
 }
 
 
