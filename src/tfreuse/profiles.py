@@ -28,15 +28,14 @@ class Profile:
     `seed` seeds Python, NumPy, TensorFlow and Keras before every case.
     `memory_steps`: steps of the untimed memory window after the timed rounds, where bytes
     retained per step are read after each step; a slow step gets as many as fit
-    `memory_seconds`, never fewer than `memory_min_steps`. The window's figure is a slope, and
-    bytes in use after a collection are steady from step to step whatever the step costs, so a
-    few steps pin it: in a quick run on intel-xeon-2c-1ed0cb (November 2026, 130 cases) the
-    slope's standard error over 30 steps was under 0.5 KB/step in all but two cases (13 and 3 KB
-    on 4.1 and 1.6 MB/step), and the slope of the first 3 to 20 of those steps agreed with the
-    30-step one within 60% of `probes.memory.retained_tolerance` (16 KB or 10%) in every case
-    (within 45% from 5 steps on; the same in a second run).
-    Longer windows cost up to half the quick run's time (slow steps spent 3-6 s each) and bought
-    no figure outside that tolerance.
+    `memory_seconds`, never fewer than `memory_min_steps`. The window's figure is a slope of
+    bytes in use after a collection, steady from step to step whatever the step costs, so a few
+    steps pin it. In four quick runs on intel-xeon-2c-1ed0cb (November 2026, 130 cases each, the
+    old 30-step window), against each case's median step-to-step growth, windows of 5 to 30
+    consecutive steps read a slope beyond `probes.memory.retained_tolerance` (16 KB or 10%) in
+    0.2-0.4% of positions: 0.37% at 5 steps, 0.19% at 12 and 16, 0.21% at 30, always where the
+    allocator grabbed an arena in one step (a short window then misses by more: up to 6x the
+    tolerance at 5 steps, 1x at 30). The longer window had cost half the quick run's time.
     """
 
     name: str
@@ -86,8 +85,8 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", rounds=30, min_rounds=5, warmup_steps=1, phase_seconds=0.1,
                      all_sizes=False, overhead_steps=600),
     "full": Profile("full", rounds=300, min_rounds=20, warmup_steps=2, phase_seconds=0.3,
-                    precision=0.045, cap_seconds=12.0, memory_steps=20, memory_min_steps=6,
-                    memory_seconds=1.0),
+                    precision=0.045, cap_seconds=12.0, memory_steps=16, memory_min_steps=6,
+                    memory_seconds=0.75),
 }
 
 
