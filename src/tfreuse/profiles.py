@@ -85,8 +85,8 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", rounds=30, min_rounds=5, warmup_steps=1, phase_seconds=0.1,
                      all_sizes=False, overhead_steps=600),
     "full": Profile("full", rounds=300, min_rounds=20, warmup_steps=2, phase_seconds=0.3,
-                    precision=0.045, cap_seconds=12.0, memory_steps=16, memory_min_steps=6,
-                    memory_seconds=0.75),
+                    precision=0.045, cap_seconds=12.0, memory_steps=16, memory_min_steps=5,
+                    memory_seconds=0.5),
 }
 
 
