@@ -239,10 +239,16 @@ def _timed_rounds(benchmark: Any, step: Callable[[], Any], rule: StoppingRule,
         rule.ran_out()
 
 
+def timing_stats(benchmark: Any) -> Any:
+    """pytest-benchmark's statistics of `benchmark`'s timed rounds so far (`.data`, `.median`,
+    `.stddev`, ...), or None before it timed anything or when timing is disabled."""
+    return getattr(getattr(benchmark, "stats", None), "stats", None)
+
+
 def _round_durations(benchmark: Any) -> Callable[[], list]:
     """The durations pytest-benchmark has recorded so far in this benchmark's rounds."""
     def durations() -> list:
-        stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+        stats = timing_stats(benchmark)
         return stats.data if stats is not None else []
     return durations
 
@@ -358,12 +364,11 @@ def _retained_memory(step: Callable[[], Any], ctx: Context, step_seconds: float,
 
 def _stability(benchmark: Any) -> dict:
     """pyperf-style flags from pytest-benchmark's statistics of the timed rounds (if it timed)."""
-    stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+    stats = timing_stats(benchmark)
     if not stats or not getattr(stats, "mean", 0):
         return {}
-    rsd = float(stats.stddev / stats.mean) if stats.rounds > 1 else 0.0
-    return {"timing_rsd": rsd,
-            "timing_unstable": bool(rsd > schema.UNSTABLE_RSD or stats.rounds < schema.MIN_STABLE_ROUNDS)}
+    rsd, unstable = schema.timing_stability(stats.stddev if stats.rounds > 1 else 0.0, stats.mean, stats.rounds)
+    return {"timing_rsd": float(rsd), "timing_unstable": bool(unstable)}
 
 
 def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -> dict:

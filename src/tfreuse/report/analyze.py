@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tfreuse.schema import MIN_STABLE_ROUNDS, UNSTABLE_RSD
+from tfreuse.schema import timing_stability
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 # Variants that are the fix users are told to apply, besides every `mitigated_<how>`.
@@ -115,17 +115,27 @@ def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    return rows[name] if name in rows else pd.Series(np.nan, rows.index, dtype=object)
+
+
 def add_stability(rows: pd.DataFrame) -> pd.DataFrame:
     """`rows` plus `rsd` (stddev / mean), `unstable` (a pyperf-style warning flag) and `shifted`.
 
-    Unstable means a relative standard deviation above 10% or fewer than 5 rounds; shifted, a
-    paired row whose `shared` reference ran more than REFERENCE_SHIFT_LIMIT from `shared`'s own
+    `rsd` and `unstable` are the harness's recorded `timing_rsd` and `timing_unstable`; a row
+    without them (another suite's, a refused variant's, a record older than those fields) gets
+    the same rule (`schema.timing_stability`) applied to pytest-benchmark's statistics. Shifted:
+    a paired row whose `shared` reference ran more than REFERENCE_SHIFT_LIMIT from `shared`'s own
     median (needs `add_ratios` first; False otherwise).
     """
     rows = rows.copy()
     mean = rows["mean"].astype(float)
-    rows["rsd"] = rows["stddev"].astype(float) / mean.where(mean > 0)
-    rows["unstable"] = (rows["rsd"] > UNSTABLE_RSD) | (rows["rounds"].fillna(0) < MIN_STABLE_ROUNDS)
+    rsd, unstable = timing_stability(rows["stddev"].astype(float), mean.where(mean > 0),
+                                     rows["rounds"].fillna(0))
+    recorded_rsd = _column(rows, "timing_rsd").astype(float)
+    recorded_unstable = _column(rows, "timing_unstable")
+    rows["rsd"] = recorded_rsd.where(recorded_rsd.notna(), rsd)
+    rows["unstable"] = recorded_unstable.where(recorded_unstable.notna(), unstable).astype(bool)
     shift = rows["reference_shift"].astype(float) if "reference_shift" in rows else pd.Series(np.nan, rows.index)
     rows["shifted"] = shift.abs() > REFERENCE_SHIFT_LIMIT
     return rows
