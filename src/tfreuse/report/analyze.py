@@ -255,7 +255,8 @@ def headlines(analyzed: pd.DataFrame, per_scenario: int = 1) -> list[str]:
 
 
 def latest_runs(analyzed: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each machine's most recent run (runs sort by their start time)."""
+    """The rows of each machine's most recent run (runs sort by their start time); `compare.measurement`
+    adds the other processes of that run's commit and profile."""
     latest = analyzed.groupby("machine")["run"].transform("max")
     return analyzed[analyzed["run"] == latest]
 

@@ -24,7 +24,7 @@ import pandas as pd
 from tfreuse.ab import DEFAULT_THRESHOLD
 from tfreuse.probes.memory import retained_tolerance
 from tfreuse.report import intervals
-from tfreuse.report.analyze import SITUATION
+from tfreuse.report.analyze import SITUATION, latest_runs
 from tfreuse.report.load import Loaded, ReportInputError
 
 SAME_JOB = "same-job A/B"
@@ -50,15 +50,12 @@ class Comparison:
 def measurement(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows of one measurement per machine: the latest run and every run of the same commit and
     profile (the K processes of a repeated run); older runs of other code are left out."""
+    code = ["machine", "commit", "profile"]
     rows = rows.assign(commit=rows["commit"] if "commit" in rows else None,
                        profile=rows["profile"] if "profile" in rows else None)
-    kept = []
-    for _, machine_rows in rows.groupby("machine", sort=True):
-        latest = machine_rows.sort_values("run").iloc[-1]
-        same = ((machine_rows["commit"].fillna("") == (latest["commit"] or ""))
-                & (machine_rows["profile"].fillna("") == (latest["profile"] or "")))
-        kept.append(machine_rows[same])
-    return pd.concat(kept)
+    keys = rows[code].fillna("").astype(str)
+    latest = keys.loc[latest_runs(rows).index].drop_duplicates()
+    return rows[keys.merge(latest, on=code, how="left", indicator=True)["_merge"].eq("both").to_numpy()]
 
 
 def _pairing(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[list[str], list[str]]:
