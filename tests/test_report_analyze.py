@@ -138,6 +138,6 @@ def test_headline_gives_the_bytes_retained_per_step_not_rss_growth():
     rows["rss_growth_per_step_bytes"] = [0.0, 0.0]  # RSS: the allocator had free pages left
     rows["retained_bytes_per_step"] = [100.0, 256_000.0]
     sentence = headlines(add_stability(add_ratios(rows)))[0]
-    assert "keeps 256.0 KB of memory per step" in sentence
+    assert "keeps 250.0 KiB of memory per step" in sentence  # the unit of the report's tables
     rows["retained_bytes_per_step"] = [None, None]  # results from before the memory window
     assert "memory" not in headlines(add_stability(add_ratios(rows)))[0]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tfreuse.schema import timing_stability
+from tfreuse.units import kib
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 # Variants that are the fix users are told to apply, besides every `mitigated_<how>`.
@@ -192,13 +193,6 @@ _KERAS_MODE = {"eager": "with run_eagerly=True", "function": "in Keras' default 
 _KERAS_MODE_SCENARIOS = ("model_in_loop", "predict_in_loop", "recompile_in_loop")
 
 
-def _bytes(value: float) -> str:
-    for unit, size in (("MB", 1e6), ("KB", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.1f} {unit}"
-    return f"{value:.0f} B"
-
-
 def is_fix(variant: str) -> bool:
     """Whether `variant` is a fix users are told to apply (`mitigated`, `mitigated_<how>`, ...)."""
     return variant in FIX_VARIANTS or variant.startswith("mitigated_")
@@ -224,10 +218,10 @@ def headline(row: pd.Series) -> str:
     if np.isfinite(row.get("ratio_ci_low", np.nan)):
         text += f" (95% CI {row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})"
     # Bytes in use kept per step, not RSS growth: RSS grows only when the allocator runs out of
-    # free pages, so it read 0.0 KB/step for a retracing step that keeps ~250 KB every step.
+    # free pages, so it read 0.0 KiB/step for a retracing step that keeps ~250 KiB every step.
     kept = row.get("retained_bytes_per_step")
     if kept is not None and np.isfinite(kept) and kept > 1024:
-        text += f" and keeps {_bytes(kept)} of memory per step"
+        text += f" and keeps {kib(kept)} of memory per step"
     traces = row.get("traces_per_step")
     if traces is not None and np.isfinite(traces) and traces > 0:
         text += ", retracing every step" if traces == 1 else f", retracing {traces:.2g} times per step"

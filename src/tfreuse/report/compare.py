@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from tfreuse.probes.memory import retained_tolerance
 from tfreuse.report import intervals
 from tfreuse.report.analyze import SITUATION, latest_runs
 from tfreuse.report.load import Loaded, ReportInputError
+from tfreuse.units import kib
 
 SAME_JOB = "same-job A/B"
 ACROSS_RUNS = "across runs"
@@ -216,10 +218,12 @@ def _span(low, high, spec: str, scale: float = 1.0) -> str:
     return f" [{low * scale:{spec}}, {high * scale:{spec}}]"
 
 
-def _arrow(base, cand, spec: str, scale: float = 1.0) -> str:
+def _arrow(base, cand, spec: str | Callable[[float], str]) -> str:
+    """`base → cand`, each shown by a format spec or a formatter (e.g. `units.kib`)."""
     if (base is None or pd.isna(base)) and (cand is None or pd.isna(cand)):
         return ""
-    show = lambda v: _maybe(v * scale if v is not None and pd.notna(v) else None, spec)  # noqa: E731
+    formatter = spec if callable(spec) else lambda value: _maybe(value, spec)
+    show = lambda value: formatter(None if value is None or pd.isna(value) else value)  # noqa: E731
     return f"{show(base)} → {show(cand)}"
 
 
@@ -245,7 +249,7 @@ def markdown(comparison: Comparison) -> str:
     intervals_shown = max(comparison.processes) > 1 or comparison.kind == SAME_JOB
     lines = header(comparison)
     lines += ["| benchmark | machine | baseline | candidate | change | ratio to shared | traces/step | "
-              "variables/step | retained/step (KiB) | verdict |",
+              "variables/step | retained/step | verdict |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for r in comparison.table.to_dict("records"):
         base, cand = _ms(r["median_base"]), _ms(r["median_cand"])
@@ -261,5 +265,5 @@ def markdown(comparison: Comparison) -> str:
         lines.append(f"| {r['benchmark']} | {r['machine']} | {base} | {cand} | {change} | {ratio} | "
                      f"{_arrow(r['traces_base'], r['traces_cand'], '.2g')} | "
                      f"{_arrow(r['variables_base'], r['variables_cand'], '.2g')} | "
-                     f"{_arrow(r['retained_base'], r['retained_cand'], '.1f', 1 / 1024)} | {verdict} |")
+                     f"{_arrow(r['retained_base'], r['retained_cand'], kib)} | {verdict} |")
     return "\n".join(lines) + "\n"
