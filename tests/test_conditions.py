@@ -22,6 +22,18 @@ def test_by_default_one_core_is_left_to_the_python_thread(monkeypatch, cores, in
     assert conditions.thread_settings() == {"intra_op": intra_op}
 
 
+def test_usable_cores_are_the_process_affinity_else_every_core(monkeypatch):
+    import os
+
+    import psutil
+
+    if hasattr(os, "sched_getaffinity"):
+        assert conditions.usable_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(psutil, "Process", lambda: object())  # macOS: no cpu_affinity
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 6)
+    assert conditions.usable_cores() == 6
+
+
 def test_a_thread_count_that_is_not_a_number_is_named(monkeypatch):
     monkeypatch.setenv("TFREUSE_INTER_OP_THREADS", "two")
     with pytest.raises(UserInputError, match="TFREUSE_INTER_OP_THREADS='two' is not a thread count"):

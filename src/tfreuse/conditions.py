@@ -28,10 +28,14 @@ INTRA_OP_DEFAULT_NOTE = "default: one fewer than the cores this process may use,
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS tells it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """The cores this process may run on: its CPU affinity (psutil: Linux, Windows, FreeBSD),
+    else every logical core (macOS has no affinity to read)."""
+    import psutil
+
+    try:
+        return len(psutil.Process().cpu_affinity()) or psutil.cpu_count() or 1
+    except (AttributeError, NotImplementedError, psutil.Error):
+        return psutil.cpu_count() or 1
 
 
 def default_intra_op_threads() -> int:
