@@ -210,7 +210,12 @@ def _timed_rounds(benchmark: Any, step: Callable[[], Any], rule: StoppingRule,
     `rule.at_most` of them; `rule`, `before_each` and `after_each` run outside its timer.
 
     The rule stops the rounds by raising EnoughRounds before one: pytest-benchmark has registered
-    the rounds timed so far, and marks the benchmark as failed, which is undone here.
+    the rounds timed so far, and marks the benchmark as failed (`has_error`), which is undone here.
+    The one reliance on pytest-benchmark's internals, kept because its API has no other way to
+    decide the rounds as they run: `pedantic` takes a fixed `rounds` and may be called once per
+    test (a second call raises FixtureAlreadyUsed), so rounds in batches cannot be expressed.
+    tests/test_plugin.py::test_a_precise_stop_keeps_pytest_benchmarks_rounds_in_the_json fails
+    if pytest-benchmark stops keeping those rounds or saving the benchmark.
     With `--benchmark-disable` pytest-benchmark calls the step once and skips setup and teardown,
     so the planned rounds are run here around that call: the probes still see every step.
     """
