@@ -64,11 +64,13 @@ report: $(STAMP)
 
 # The README's findings table, from the run kept in FINDINGS_RUN; `make findings RESULTS=<run>.json`
 # first keeps a trimmed copy of that run there (the table's source, which a test checks it against).
+# The schema's table in docs/methodology.md is refreshed too.
 findings: $(STAMP)
 ifeq ($(origin RESULTS),command line)
-	$(PY) -m tfreuse.cli findings $(RESULTS) --keep $(FINDINGS_RUN) --readme README.md
+	$(PY) -m tfreuse.cli findings $(RESULTS) --keep $(FINDINGS_RUN) --readme README.md \
+		--schema-table docs/methodology.md
 else
-	$(PY) -m tfreuse.cli findings $(FINDINGS_RUN) --readme README.md
+	$(PY) -m tfreuse.cli findings $(FINDINGS_RUN) --readme README.md --schema-table docs/methodology.md
 endif
 
 # Exit 1 when CANDIDATE traces or creates more per step, retains more memory or is newly refused

@@ -140,3 +140,14 @@ def test_keeping_over_the_results_file_is_refused(tmp_path):
     assert result.stderr == (f"tfreuse findings: error: {run}: is the results file itself; "
                              "inputs are never overwritten\n")
     assert run.read_bytes() == KEPT_RUN.read_bytes()
+
+
+def test_findings_refreshes_the_schema_table_between_its_markers(tmp_path):
+    from tfreuse import schema
+    from tfreuse.report.findings import SCHEMA_BEGIN, SCHEMA_END
+
+    page = tmp_path / "methodology.md"
+    page.write_text(f"# Method\n{SCHEMA_BEGIN}\n| an old field |\n{SCHEMA_END}\nMachine identity.\n")
+    result = _tfreuse(tmp_path, KEPT_RUN, "--schema-table", page)
+    assert result.returncode == 0, result.stderr
+    assert page.read_text() == f"# Method\n{SCHEMA_BEGIN}\n{schema.markdown_table().rstrip()}\n{SCHEMA_END}\nMachine identity.\n"

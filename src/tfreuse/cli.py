@@ -27,12 +27,13 @@ def _report(args: argparse.Namespace) -> int:
 def _findings(args: argparse.Namespace) -> int:
     from tfreuse.report.findings import update
 
-    block = update(args.results, readme=args.readme, keep=args.keep)
+    block = update(args.results, readme=args.readme, keep=args.keep, schema_doc=args.schema_table)
     if args.readme is None:
         print(block, end="")
     else:
         print(f"findings table of {args.results} -> {args.readme}"
-              + (f" (results kept, trimmed, in {args.keep})" if args.keep else ""))
+              + (f" (results kept, trimmed, in {args.keep})" if args.keep else "")
+              + (f"; schema table -> {args.schema_table}" if args.schema_table else ""))
     return 0
 
 
@@ -143,6 +144,9 @@ def parser() -> argparse.ArgumentParser:
                               "(default: print it)")
     finding.add_argument("--keep", type=Path,
                          help="also write a trimmed copy of the results here (what the table is made from)")
+    finding.add_argument("--schema-table", type=Path, metavar="FILE",
+                         help="also write the result schema's table into this markdown file, between its "
+                              "schema markers")
     finding.set_defaults(run=_findings)
 
     comparing = commands.add_parser(
