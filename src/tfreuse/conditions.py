@@ -46,7 +46,7 @@ def default_intra_op_threads() -> int:
     large as the machine the two compete for the same cores: on the 2-core VM amd-epyc-2c-237aed a
     2-thread matmul step alternated for seconds at a time between 5.5 and 8.5 ms, and the ratios
     of the large sizes differed by up to 29% between two full runs; with one intra-op thread, by
-    at most 17% over four runs (README, "Controlled conditions"). TFREUSE_INTRA_OP_THREADS=0
+    at most 17% over four runs (docs/methodology.md, "Controlled conditions"). TFREUSE_INTRA_OP_THREADS=0
     gives TensorFlow's own choice.
     """
     return max(1, usable_cores() - 1)

@@ -294,7 +294,7 @@ def validate(record: Mapping[str, Any]) -> None:
 
 
 def markdown_table() -> str:
-    """The schema as a markdown table (field, unit, meaning), for the README."""
+    """The schema as a markdown table (field, unit, meaning), for docs/methodology.md."""
     rows = ["| field | unit | meaning |", "|---|---|---|"]
     for field in FIELDS + SCENARIO_FIELDS:
         null = " Null where not applicable." if field.nullable and "null" not in field.meaning else ""
