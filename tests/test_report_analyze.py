@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfreuse.report.analyze import add_ratios, add_stability, bootstrap_median_ratio, headlines, is_fix
+from tfreuse.report.analyze import (add_ratios, add_stability, bootstrap_median_ratio, bootstrap_medians,
+                                    headlines, is_fix)
 from tfreuse.report.load import load
 
 from tests.report_helpers import MACHINE_A
@@ -41,6 +42,15 @@ def test_bootstrap_is_reproducible_and_needs_two_samples():
     v, s = np.array([2.0, 2.2, 1.9, 2.1]), np.array([1.0, 1.1, 0.9])
     assert bootstrap_median_ratio(v, s) == bootstrap_median_ratio(v, s)
     assert all(np.isnan(bootstrap_median_ratio(np.array([1.0]), s)))
+
+
+def test_a_rows_bootstrap_does_not_depend_on_the_other_rows_in_the_file():
+    rng = np.random.default_rng(7)
+    row = list(rng.normal(1.0, 0.1, 20))
+    others = [list(rng.normal(1.0, 0.1, n)) for n in (5, 12, 30)]
+    alone = bootstrap_medians([row])[0]
+    with_others = bootstrap_medians([others[0], others[1], row, others[2]])[2]
+    np.testing.assert_array_equal(alone, with_others)
 
 
 def test_no_shared_row_means_no_ratio():

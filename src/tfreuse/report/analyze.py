@@ -37,14 +37,16 @@ def bootstrap_medians(samples: list, resamples: int = BOOTSTRAP_RESAMPLES,
     Resampling indices into a *sorted* sample list, the median of a resample is the mean of the
     two middle order statistics of its sorted indices. Lists of one length share one draw of
     indices, so the whole bootstrap is a sort and two fancy-indexing lookups per length instead
-    of a median per row and resample. Rows with fewer than 2 samples get NaN.
+    of a median per row and resample. Each length draws from its own stream, seeded by (seed,
+    length), so a row's interval depends on its samples alone, not on which other rows are in the
+    file. Rows with fewer than 2 samples get NaN.
     """
-    rng = np.random.default_rng(seed)
     medians = np.full((len(samples), resamples), np.nan)
     lengths = np.array([len(s) for s in samples])
     for length in sorted(set(lengths[lengths >= 2].tolist())):
         rows = np.flatnonzero(lengths == length)
         ordered = np.sort(np.array([samples[i] for i in rows], dtype=float), axis=1)
+        rng = np.random.default_rng([seed, length])
         picks = np.sort(rng.integers(0, length, (resamples, length)), axis=1)
         lower, upper = picks[:, (length - 1) // 2], picks[:, length // 2]
         medians[rows] = (ordered[:, lower] + ordered[:, upper]) / 2
