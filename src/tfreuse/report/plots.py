@@ -8,6 +8,7 @@ reproducible and never collide with another figure's on the same page.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 
@@ -44,7 +45,7 @@ def _svg(figure, salt: str, label: str) -> str:
     with matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "none"}):
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(figure)
-    text = _compact(buffer.getvalue())
+    text = _compact(buffer.getvalue(), "s" + hashlib.sha1(salt.encode()).hexdigest()[:6])
     # Width and height in pt would fix the size; the viewBox keeps the aspect ratio instead.
     text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"',
                   lambda m: f'<svg{m.group(1)} class="figure" role="img" aria-label="{_attribute(label)}"',
@@ -52,10 +53,11 @@ def _svg(figure, salt: str, label: str) -> str:
     return text.strip()
 
 
-def _compact(svg: str) -> str:
+def _compact(svg: str, prefix: str) -> str:
     """Matplotlib's SVG without what a browser does not need: the XML prolog, metadata, counter
-    ids, indentation, groups that only wrap, a style repeated on every marker, identity rotations, the font fallback list on every text (the
-    page's stylesheet gives it once) and coordinates beyond a tenth of a point."""
+    ids, indentation, groups that only wrap, identity rotations, the font fallback list on every
+    text (the page's stylesheet gives it once), coordinates beyond a tenth of a point, and each
+    distinct style written once, as a class named after `prefix` (unique to the figure)."""
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
     svg = _COUNTER_IDS.sub("", svg)
@@ -69,7 +71,11 @@ def _compact(svg: str) -> str:
     bare = re.compile(r"<g/>|<g></g>|<g>(<(?:use|path)[^>]*/>|<text[^>]*>[^<]*</text>)</g>")
     while bare.search(svg):
         svg = bare.sub(r"\1", svg)
-    return svg
+    classes: dict[str, str] = {}
+    svg = re.sub(r'style="([^"]*)"',
+                 lambda m: f'class="{classes.setdefault(m.group(1), f"{prefix}-{len(classes)}")}"', svg)
+    rules = "".join(f".{name}{{{style}}}" for style, name in classes.items())
+    return re.sub(r"(<svg[^>]*>)", lambda m: f"{m.group(1)}<style>{rules}</style>", svg, count=1)
 
 
 def _shared_style(run: re.Match) -> str:
