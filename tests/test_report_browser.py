@@ -1,24 +1,23 @@
 """Open the HTML report in a real headless Chromium: figures drawn, no network, no console error,
 and at 1400x900 the first screen holds the headlines and the overview chart."""
 
-import shutil
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tfreuse.cli import main
+from tfreuse.report.screenshot import FIRST_SCREEN, QUIET_FLAGS, chromium
 
 from tests.report_helpers import MACHINE_A, derived_run, many_scenario_run
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = chromium()
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium browser installed "
                                 "(Debian: apt-get install chromium)")
-
-# As the machine's notes say: without these, Chromium tries to reach Google's hosts on start.
-QUIET_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-FIRST_SCREEN = {"width": 1400, "height": 900}
 BOX = "(selector) => { const r = document.querySelector(selector).getBoundingClientRect(); " \
       "return [r.left, r.top, r.right, r.bottom]; }"
 
@@ -27,7 +26,7 @@ def _open(index, screenshot=None):
     """What Chromium shows of `index` at 1400x900: requests, console errors, boxes of interest."""
     requests, problems = [], []
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=QUIET_FLAGS)
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=list(QUIET_FLAGS))
         page = browser.new_page(viewport=FIRST_SCREEN)
         page.on("request", lambda request: requests.append(request.url))
         page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
@@ -74,3 +73,20 @@ def test_a_full_runs_first_screen_holds_the_headlines_and_the_overview_chart(tmp
     png = (tmp_path / "first-screen.png").read_bytes()
     assert struct.unpack(">II", png[16:24]) == (1400, 900)  # the screenshot is the first screen
     assert seen["problems"] == []
+
+
+def test_the_screenshot_script_saves_the_first_screen_as_a_small_png(tmp_path):
+    run = many_scenario_run(tmp_path)
+    assert main(["report", str(run), "-o", str(tmp_path / "report")]) == 0
+    script = ROOT / "scripts" / "report_screenshot.py"
+    result = subprocess.run([sys.executable, str(script), "report/index.html", "shot.png"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    png = (tmp_path / "shot.png").read_bytes()
+    assert struct.unpack(">II", png[16:24]) == (1400, 900)
+    assert png[25] == 3  # colour type 3: a palette PNG
+    missing = subprocess.run([sys.executable, str(script), "nowhere/index.html", "shot.png"], cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        "report_screenshot: error: nowhere/index.html: no such report (make one with tfreuse report)"]
