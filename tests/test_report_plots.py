@@ -27,7 +27,7 @@ def test_overview_draws_every_scenarios_recreating_variants_and_no_fix_or_baseli
     assert set(analyzed["scenario"]) <= set(texts)
     assert {"reinstantiated", "reinitialized"} <= set(texts)
     assert "mitigated" not in texts and "shared" not in texts
-    assert {"eager: x shared", "tf.function: x shared", "retained per step (KiB)"} <= set(texts)
+    assert {"eager (x shared)", "tf.function (x shared)", "retained KiB/step"} <= set(texts)
 
 
 def test_traces_are_drawn_only_where_a_scenario_has_any(analyzed):

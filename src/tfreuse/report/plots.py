@@ -25,11 +25,12 @@ import pandas as pd  # noqa: E402
 from tfreuse.report.analyze import is_fix  # noqa: E402
 
 _WIDTH = 9.0
+_OVERVIEW_WIDTH = 7.5
 _FONT = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6.5,
          "ytick.labelsize": 6.5, "legend.fontsize": 6.5, "svg.fonttype": "none"}
 # One colour per mode, the same in every figure; modes beyond these get the default cycle.
 _MODE_COLOURS = {"eager": "#1f77b4", "function": "#e67e22", "jit": "#2ca02c"}
-_MODE_TITLES = {"eager": "eager", "function": "tf.function", "jit": "XLA (jit_compile)"}
+_MODE_TITLES = {"eager": "eager", "function": "tf.function", "jit": "XLA"}
 _MACHINE_MARKERS = "osD^v<>p"
 # Retained bytes at or under this are drawn at the memory axis' left edge (a log axis has no 0).
 _MEMORY_FLOOR_KIB = 1.0
@@ -212,9 +213,10 @@ def overview(rows: pd.DataFrame) -> str | None:
                 for s, g in rows.groupby("scenario")}
     heights = [len(variants[s]) + 0.9 for s in scenarios]
     with plt.rc_context(_FONT):
-        figure = plt.figure(figsize=(_WIDTH, 0.19 * sum(heights) + 1.0))
+        # Narrower than the other figures: it shares the first screen with the headlines.
+        figure = plt.figure(figsize=(_OVERVIEW_WIDTH, 0.19 * sum(heights) + 1.0))
         grid = figure.add_gridspec(len(scenarios), len(modes) + 1, height_ratios=heights, hspace=0.9,
-                                   wspace=0.06, left=0.2, right=0.99, top=1 - 0.32 / figure.get_figheight(),
+                                   wspace=0.08, left=0.23, right=0.99, top=1 - 0.38 / figure.get_figheight(),
                                    bottom=0.62 / figure.get_figheight())
         ratio_limits = _log_limits(np.concatenate([rows[c].to_numpy(float) for c in ("ratio", "ratio_ci_low", "ratio_ci_high")]))
         memory_limits = _log_limits(_retained_kib(rows), floor=_MEMORY_FLOOR_KIB)
@@ -241,11 +243,12 @@ def overview(rows: pd.DataFrame) -> str | None:
                 axes.tick_params(axis="x", length=2 if bottom else 0, pad=1, labelbottom=bottom)
                 if c == 0:
                     axes.set_title(scenario, loc="left", fontweight="bold", pad=2)
-                if r == 0:
-                    header = ("retained per step (KiB)" if mode == "memory"
-                              else f"{_MODE_TITLES.get(mode, mode)}: x shared")
-                    axes.text(0.5, 1.0 + 1.1 / heights[0], header, transform=axes.transAxes,
-                              ha="center", va="bottom", fontweight="bold")
+                if r == 0:  # column headings at the top of the figure, clear of the first title
+                    box = axes.get_position()
+                    header = ("retained KiB/step" if mode == "memory"
+                              else f"{_MODE_TITLES.get(mode, mode)} (x shared)")
+                    figure.text((box.x0 + box.x1) / 2, 1 - 0.06 / figure.get_figheight(), header,
+                                ha="center", va="top", fontweight="bold")
                 for side in ("top", "right"):
                     axes.spines[side].set_visible(False)
         _legend(figure, modes, any(len(s) > 1 for s in sizes.values()), machines, memory_by_mode=True)
