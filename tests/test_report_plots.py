@@ -64,3 +64,10 @@ def test_no_figure_without_anything_to_draw():
     rows = analyze(load([MACHINE_A]).rows)
     assert plots.overview(rows[rows["variant"] == "shared"]) is None
     assert plots.machine_heatmap(rows) is None  # one machine
+
+
+def test_sizes_go_from_the_fastest_shared_step_to_the_slowest_not_by_name(analyzed):
+    # "large" sorts before "small" by name; its shared step is 4x slower in this run.
+    assert plots.size_order(analyzed)["attention"] == ["small", "large"]
+    # Without the shared rows there is nothing to order by: names decide.
+    assert plots.size_order(analyzed[analyzed["variant"] != "shared"])["attention"] == ["large", "small"]

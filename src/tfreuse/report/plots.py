@@ -27,7 +27,7 @@ from tfreuse.report.analyze import is_fix  # noqa: E402
 _WIDTH = 9.0
 _OVERVIEW_WIDTH = 7.5
 _FONT = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6.5,
-         "ytick.labelsize": 6.5, "legend.fontsize": 6.5, "svg.fonttype": "none"}
+         "ytick.labelsize": 6.5, "legend.fontsize": 6.5}
 # One colour per mode, the same in every figure; modes beyond these get the default cycle.
 _MODE_COLOURS = {"eager": "#1f77b4", "function": "#e67e22", "jit": "#2ca02c"}
 _MODE_TITLES = {"eager": "eager", "function": "tf.function", "jit": "XLA"}
@@ -107,7 +107,7 @@ def _colour(mode: str, modes: list[str]) -> str:
     return _MODE_COLOURS.get(mode) or f"C{modes.index(mode) % 10}"
 
 
-def _size_order(rows: pd.DataFrame) -> dict[str, list[str]]:
+def size_order(rows: pd.DataFrame) -> dict[str, list[str]]:
     """Each scenario's sizes from the fastest `shared` step to the slowest (smaller to larger)."""
     order = {}
     for scenario, group in rows.groupby("scenario"):
@@ -147,9 +147,17 @@ def _marks(rows: pd.DataFrame, sizes: list[str], machines: list[str]):
     spread = {combo: (0.0 if len(combos) == 1 else 0.5 * (i / (len(combos) - 1) - 0.5))
               for i, combo in enumerate(combos)}
     for row in rows.itertuples():
-        size_rank = sizes.index(row.size) if row.size in sizes else 0
-        yield (spread.get((row.size if row.size in sizes else sizes[0], row.machine), 0.0), _MACHINE_MARKERS[machines.index(row.machine) % len(_MACHINE_MARKERS)],
-               size_rank == len(sizes) - 1)
+        size = row.size if row.size in sizes else sizes[0]
+        marker = _MACHINE_MARKERS[machines.index(row.machine) % len(_MACHINE_MARKERS)]
+        yield spread.get((size, row.machine), 0.0), marker, sizes.index(size) == len(sizes) - 1
+
+
+def _sources(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` whose `machine` also names the device where a run measured more than one, so that
+    each (machine, device) gets a marker of its own."""
+    if rows["device"].nunique() < 2:
+        return rows
+    return rows.assign(machine=rows["machine"] + " · " + rows["device"].fillna(""))
 
 
 def _polyline(axes, xs: list, ys: list, **style) -> None:
@@ -181,11 +189,9 @@ def _points(axes, rows: pd.DataFrame, y: dict, x: np.ndarray, colour, sizes, mac
                   markeredgewidth=0.8, clip_on=False)
 
 
-def _legend(figure, modes: list[str], sizes_vary: bool, machines: list[str], memory_by_mode: bool) -> None:
-    handles = []
-    if memory_by_mode:
-        handles += [Line2D([], [], marker="s", linestyle="", color=_colour(m, modes),
-                           label=_MODE_TITLES.get(m, m)) for m in modes]
+def _legend(figure, modes: list[str], sizes_vary: bool, machines: list[str]) -> None:
+    handles = [Line2D([], [], marker="s", linestyle="", color=_colour(m, modes),
+                      label=_MODE_TITLES.get(m, m)) for m in modes]
     if sizes_vary:
         handles += [Line2D([], [], marker="o", linestyle="", color="#444444", label="larger size"),
                     Line2D([], [], marker="o", linestyle="", color="#444444", markerfacecolor="white",
@@ -201,12 +207,14 @@ def _legend(figure, modes: list[str], sizes_vary: bool, machines: list[str], mem
 def overview(rows: pd.DataFrame) -> str | None:
     """Small multiples of every scenario's re-creating variants: slowdown against `shared` per mode
     (log scale, 95% interval) and bytes retained per step, one row of panels per scenario."""
-    rows = rows[rows["tfreuse"].astype(bool) & (rows["outcome"] == "ok") & (rows["variant"] != "shared")]
-    rows = rows[~rows["variant"].map(is_fix).astype(bool)]
+    rows = rows[rows["tfreuse"].astype(bool) & (rows["outcome"] == "ok")]
+    sizes = size_order(rows)  # from the `shared` rows, left out of the chart itself
+    rows = rows[(rows["variant"] != "shared") & ~rows["variant"].map(is_fix).astype(bool)]
     rows = rows[rows["ratio"].notna() | rows["retained_bytes_per_step"].notna()]
     if rows.empty:
         return None
-    modes, machines, sizes = _modes(rows), sorted(rows["machine"].unique()), _size_order(rows)
+    rows = _sources(rows)
+    modes, machines = _modes(rows), sorted(rows["machine"].unique())
     scenarios = sorted(rows["scenario"].unique())
     # Costliest variant at the top of its scenario's panels.
     variants = {s: list(g.groupby("variant")["ratio"].max().sort_values(ascending=False, na_position="last").index)
@@ -251,7 +259,7 @@ def overview(rows: pd.DataFrame) -> str | None:
                                 ha="center", va="top", fontweight="bold")
                 for side in ("top", "right"):
                     axes.spines[side].set_visible(False)
-        _legend(figure, modes, any(len(s) > 1 for s in sizes.values()), machines, memory_by_mode=True)
+        _legend(figure, modes, any(len(s) > 1 for s in sizes.values()), machines)
         return _svg(figure, "overview", "overview: slowdown against shared and memory retained per step, per scenario")
 
 
@@ -311,7 +319,7 @@ def scenario_figure(rows: pd.DataFrame, name: str) -> str | None:
             for side in ("top", "right"):
                 axes.spines[side].set_visible(False)
         axes_row[0][0].set_yticks(list(y.values()), list(y))
-        _legend(figure, modes, False, machines, memory_by_mode=True)
+        _legend(figure, modes, False, machines)
         return _svg(figure, f"scenario-{name}", f"{name}: slowdown, memory retained and traces per step")
 
 
