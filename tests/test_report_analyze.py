@@ -56,6 +56,19 @@ def test_unstable_when_noisy_or_too_few_rounds():
     assert rows.set_index("variant")["unstable"].to_dict() == {"shared": False, "noisy": True, "short": True}
 
 
+def test_recorded_stability_is_used_and_older_rows_get_the_same_rule():
+    rows = _rows({"shared": np.array([1.0, 1.01, 0.99, 1.0, 1.0, 1.0]),
+                  "noisy": np.array([1.0, 2.0, 0.5, 1.5, 1.0, 3.0])})
+    # The harness recorded other figures than the statistics give: the recorded ones are shown.
+    rows["timing_rsd"] = [0.5, None]
+    rows["timing_unstable"] = [True, None]
+    analyzed = add_stability(rows).set_index("variant")
+    assert analyzed.loc["shared", ["rsd", "unstable"]].tolist() == [0.5, True]
+    noisy = rows.set_index("variant").loc["noisy"]
+    assert analyzed.loc["noisy", "rsd"] == pytest.approx(noisy["stddev"] / noisy["mean"])
+    assert analyzed.loc["noisy", "unstable"] == True  # noqa: E712 - numpy bool
+
+
 def test_refused_rows_get_no_ratio_and_headlines_name_scenario_and_machine():
     rows = add_stability(add_ratios(load([MACHINE_A]).rows))
     refused = rows[rows["outcome"] == "error"]
@@ -126,7 +139,7 @@ def test_headline_gives_the_bytes_retained_per_step_not_rss_growth():
     rows["rss_growth_per_step_bytes"] = [0.0, 0.0]  # RSS: the allocator had free pages left
     rows["retained_bytes_per_step"] = [100.0, 256_000.0]
     sentence = headlines(add_stability(add_ratios(rows)))[0]
-    assert "keeps 256.0 KB of memory per step" in sentence
+    assert "keeps 250.0 KiB of memory per step" in sentence  # the unit of the report's tables
     rows["retained_bytes_per_step"] = [None, None]  # results from before the memory window
     assert "memory" not in headlines(add_stability(add_ratios(rows)))[0]
 

@@ -148,7 +148,7 @@ def test_script_runs_the_same_entry_point(tmp_path):
 def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path):
     target = tmp_path / "out.txt"
     atomic_write(target, "old")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="a bytes-like object is required, not 'int'"):
         atomic_write(target, 12345)  # not str/bytes: fails mid-write
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

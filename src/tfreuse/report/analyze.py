@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tfreuse.schema import MIN_STABLE_ROUNDS, UNSTABLE_RSD
+from tfreuse.schema import timing_stability
+from tfreuse.units import kib
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 # Variants that are the fix users are told to apply, besides every `mitigated_<how>`.
@@ -115,17 +116,27 @@ def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    return rows[name] if name in rows else pd.Series(np.nan, rows.index, dtype=object)
+
+
 def add_stability(rows: pd.DataFrame) -> pd.DataFrame:
     """`rows` plus `rsd` (stddev / mean), `unstable` (a pyperf-style warning flag) and `shifted`.
 
-    Unstable means a relative standard deviation above 10% or fewer than 5 rounds; shifted, a
-    paired row whose `shared` reference ran more than REFERENCE_SHIFT_LIMIT from `shared`'s own
+    `rsd` and `unstable` are the harness's recorded `timing_rsd` and `timing_unstable`; a row
+    without them (another suite's, a refused variant's, a record older than those fields) gets
+    the same rule (`schema.timing_stability`) applied to pytest-benchmark's statistics. Shifted:
+    a paired row whose `shared` reference ran more than REFERENCE_SHIFT_LIMIT from `shared`'s own
     median (needs `add_ratios` first; False otherwise).
     """
     rows = rows.copy()
     mean = rows["mean"].astype(float)
-    rows["rsd"] = rows["stddev"].astype(float) / mean.where(mean > 0)
-    rows["unstable"] = (rows["rsd"] > UNSTABLE_RSD) | (rows["rounds"].fillna(0) < MIN_STABLE_ROUNDS)
+    rsd, unstable = timing_stability(rows["stddev"].astype(float), mean.where(mean > 0),
+                                     rows["rounds"].fillna(0))
+    recorded_rsd = _column(rows, "timing_rsd").astype(float)
+    recorded_unstable = _column(rows, "timing_unstable")
+    rows["rsd"] = recorded_rsd.where(recorded_rsd.notna(), rsd)
+    rows["unstable"] = recorded_unstable.where(recorded_unstable.notna(), unstable).astype(bool)
     shift = rows["reference_shift"].astype(float) if "reference_shift" in rows else pd.Series(np.nan, rows.index)
     rows["shifted"] = shift.abs() > REFERENCE_SHIFT_LIMIT
     return rows
@@ -182,13 +193,6 @@ _KERAS_MODE = {"eager": "with run_eagerly=True", "function": "in Keras' default 
 _KERAS_MODE_SCENARIOS = ("model_in_loop", "predict_in_loop", "recompile_in_loop")
 
 
-def _bytes(value: float) -> str:
-    for unit, size in (("MB", 1e6), ("KB", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.1f} {unit}"
-    return f"{value:.0f} B"
-
-
 def is_fix(variant: str) -> bool:
     """Whether `variant` is a fix users are told to apply (`mitigated`, `mitigated_<how>`, ...)."""
     return variant in FIX_VARIANTS or variant.startswith("mitigated_")
@@ -215,10 +219,10 @@ def headline(row: pd.Series, name_machine: bool = True) -> str:
     if np.isfinite(row.get("ratio_ci_low", np.nan)):
         text += f" (95% CI {row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})"
     # Bytes in use kept per step, not RSS growth: RSS grows only when the allocator runs out of
-    # free pages, so it read 0.0 KB/step for a retracing step that keeps ~250 KB every step.
+    # free pages, so it read 0.0 KiB/step for a retracing step that keeps ~250 KiB every step.
     kept = row.get("retained_bytes_per_step")
     if kept is not None and np.isfinite(kept) and kept > 1024:
-        text += f" and keeps {_bytes(kept)} of memory per step"
+        text += f" and keeps {kib(kept)} of memory per step"
     traces = row.get("traces_per_step")
     if traces is not None and np.isfinite(traces) and traces > 0:
         text += ", retracing every step" if traces == 1 else f", retracing {traces:.2g} times per step"
@@ -290,7 +294,8 @@ def constant_columns(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]
 
 
 def latest_runs(analyzed: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each machine's most recent run (runs sort by their start time)."""
+    """The rows of each machine's most recent run (runs sort by their start time); `compare.measurement`
+    adds the other processes of that run's commit and profile."""
     latest = analyzed.groupby("machine")["run"].transform("max")
     return analyzed[analyzed["run"] == latest]
 
