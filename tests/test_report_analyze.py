@@ -179,3 +179,10 @@ def test_headlines_apart_splits_fixes_that_did_not_fix_and_can_leave_the_machine
     assert len(unfixed) == 1 and unfixed[0].startswith("A new model per trial after keras.backend.clear_session()")
     assert costliest[0].endswith("(model_in_loop, small, CPU:0, on m).")
     assert headlines_apart(analyzed, name_machine=False)[0][0].endswith("(model_in_loop, small, CPU:0).")
+
+
+def test_a_variant_name_with_braces_is_named_not_taken_for_a_format_string():
+    shared = 1.0 + 0.01 * np.random.default_rng(5).standard_normal(20)
+    rows = _rows({"shared": shared, "re{new}_{a}": 3 * shared})
+    sentence = headlines(add_stability(add_ratios(rows)))[0]
+    assert sentence.startswith("The re{new}_{a} variant inside tf.function costs 3.0x the shared step time")

@@ -210,8 +210,9 @@ def _not_fixed(row: pd.Series) -> bool:
 def headline(row: pd.Series, name_machine: bool = True) -> str:
     """One sentence with figures for a variant row that has a ratio (the machine named at its end
     unless `name_machine` is False, for a page that names its one machine once)."""
-    verb = _VERB.get(row["variant"], f"the {row['variant']} variant").format(
-        thing=_THING.get(row["scenario"], "the layer"))
+    # Only our own wording is a format string: a variant's name may hold braces.
+    verb = (_VERB[row["variant"]].format(thing=_THING.get(row["scenario"], "the layer"))
+            if row["variant"] in _VERB else f"the {row['variant']} variant")
     costs = "still costs" if is_fix(row["variant"]) else "costs"
     modes = _KERAS_MODE if row["scenario"] in _KERAS_MODE_SCENARIOS else _MODE
     text = (f"{verb[0].upper()}{verb[1:]} {modes.get(row['mode'], row['mode'])} {costs} "
