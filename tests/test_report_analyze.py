@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from tfreuse.report.analyze import (add_ratios, add_stability, bootstrap_median_ratio, bootstrap_medians,
-                                    headlines, is_fix)
+                                    constant_columns, cost_order, headlines, headlines_apart, is_fix)
 from tfreuse.report.load import load
 
 from tests.report_helpers import MACHINE_A
@@ -151,3 +151,47 @@ def test_headline_gives_the_bytes_retained_per_step_not_rss_growth():
     assert "keeps 250.0 KiB of memory per step" in sentence  # the unit of the report's tables
     rows["retained_bytes_per_step"] = [None, None]  # results from before the memory window
     assert "memory" not in headlines(add_stability(add_ratios(rows)))[0]
+
+
+def test_cost_order_puts_each_situations_shared_first_then_costliest_and_refusals_last():
+    rows = pd.DataFrame({
+        "machine": "m", "device": "CPU:0", "size": "small",
+        "mode": ["function", "function", "function", "function", "eager", "eager"],
+        "variant": ["cheap", "refused", "shared", "dear", "dear", "shared"],
+        "outcome": ["ok", "error", "ok", "ok", "ok", "ok"],
+        "ratio": [2.0, np.nan, 1.0, 30.0, 3.0, 1.0]})
+    ordered = cost_order(rows)
+    assert list(zip(ordered["mode"], ordered["variant"])) == [
+        ("function", "shared"), ("function", "dear"), ("function", "cheap"), ("function", "refused"),
+        ("eager", "shared"), ("eager", "dear")]  # modes in the order they were measured
+
+
+def test_constant_and_empty_columns_are_taken_out_with_what_they_said():
+    table = pd.DataFrame({"variant": ["shared", "dear"], "machine": ["m", "m"], "drift": ["", ""],
+                          "ratio": ["1.00x", "3.00x"]})
+    kept, constant = constant_columns(table)
+    assert list(kept.columns) == ["variant", "ratio"]
+    assert constant == {"machine": "m", "drift": ""}
+    one_row, constant = constant_columns(table.head(1))
+    assert list(one_row.columns) == ["variant", "machine", "ratio"] and constant == {"drift": ""}
+
+
+def test_headlines_apart_splits_fixes_that_did_not_fix_and_can_leave_the_machine_out():
+    rng = np.random.default_rng(4)
+    shared = 1.0 + 0.01 * rng.standard_normal(30)
+    rows = _rows({"shared": shared, "reinstantiated": 3 * shared, "mitigated_clear_session": 4 * shared})
+    rows["scenario"] = "model_in_loop"
+    analyzed = add_stability(add_ratios(rows))
+    costliest, unfixed = headlines_apart(analyzed)
+    assert costliest + unfixed == headlines(analyzed)
+    assert len(costliest) == 1 and costliest[0].startswith("Re-instantiating")
+    assert len(unfixed) == 1 and unfixed[0].startswith("A new model per trial after keras.backend.clear_session()")
+    assert costliest[0].endswith("(model_in_loop, small, CPU:0, on m).")
+    assert headlines_apart(analyzed, name_machine=False)[0][0].endswith("(model_in_loop, small, CPU:0).")
+
+
+def test_a_variant_name_with_braces_is_named_not_taken_for_a_format_string():
+    shared = 1.0 + 0.01 * np.random.default_rng(5).standard_normal(20)
+    rows = _rows({"shared": shared, "re{new}_{a}": 3 * shared})
+    sentence = headlines(add_stability(add_ratios(rows)))[0]
+    assert sentence.startswith("The re{new}_{a} variant inside tf.function costs 3.0x the shared step time")

@@ -209,10 +209,12 @@ def _not_fixed(row: pd.Series) -> bool:
                 or (retained is not None and np.isfinite(retained) and retained < 0.9))
 
 
-def headline(row: pd.Series) -> str:
-    """One sentence with figures for a variant row that has a ratio."""
-    verb = _VERB.get(row["variant"], f"the {row['variant']} variant").format(
-        thing=_THING.get(row["scenario"], "the layer"))
+def headline(row: pd.Series, name_machine: bool = True) -> str:
+    """One sentence with figures for a variant row that has a ratio (the machine named at its end
+    unless `name_machine` is False, for a page that names its one machine once)."""
+    # Only our own wording is a format string: a variant's name may hold braces.
+    verb = (_VERB[row["variant"]].format(thing=_THING.get(row["scenario"], "the layer"))
+            if row["variant"] in _VERB else f"the {row['variant']} variant")
     costs = "still costs" if is_fix(row["variant"]) else "costs"
     modes = _KERAS_MODE if row["scenario"] in _KERAS_MODE_SCENARIOS else _MODE
     text = (f"{verb[0].upper()}{verb[1:]} {modes.get(row['mode'], row['mode'])} {costs} "
@@ -230,24 +232,68 @@ def headline(row: pd.Series) -> str:
     retained = row.get("learning_retained")
     if retained is not None and np.isfinite(retained) and retained < 0.9:
         text += f", keeping {retained:.0%} of the learning"
-    return text + f" ({row['scenario']}, {row['size']}, {row['device']}, on {row['machine']})."
+    where = f", on {row['machine']}" if name_machine else ""
+    return text + f" ({row['scenario']}, {row['size']}, {row['device']}{where})."
 
 
-def headlines(analyzed: pd.DataFrame, per_scenario: int = 1) -> list[str]:
-    """The costliest anti-pattern of each scenario on each machine, in plain words, each
-    followed by the scenario's fixes that did not fix (see `_not_fixed`), costliest first."""
+def _headline_rows(analyzed: pd.DataFrame, per_scenario: int) -> list[tuple[bool, pd.Series]]:
+    """(is a fix, row) of each headline, in the order `headlines` gives them."""
     measured = analyzed[analyzed["ratio"].notna() & (analyzed["variant"] != "shared")]
     fixes = measured["variant"].map(is_fix).astype(bool)
-    sentences = []
+    chosen = []
     for (machine, scenario), group in measured[~fixes].groupby(["machine", "scenario"], sort=True):
         for _, row in group.sort_values("ratio", ascending=False).head(per_scenario).iterrows():
-            sentences.append(headline(row))
+            chosen.append((False, row))
         here = (measured["machine"] == machine) & (measured["scenario"] == scenario)
         scenario_fixes = measured[fixes & here]
         for _, row in scenario_fixes.sort_values("ratio", ascending=False).iterrows():
             if _not_fixed(row):
-                sentences.append(headline(row))
-    return sentences
+                chosen.append((True, row))
+    return chosen
+
+
+def headlines(analyzed: pd.DataFrame, per_scenario: int = 1, name_machine: bool = True) -> list[str]:
+    """The costliest anti-pattern of each scenario on each machine, in plain words, each
+    followed by the scenario's fixes that did not fix (see `_not_fixed`), costliest first."""
+    return [headline(row, name_machine) for _, row in _headline_rows(analyzed, per_scenario)]
+
+
+def headlines_apart(analyzed: pd.DataFrame, per_scenario: int = 1,
+                    name_machine: bool = True) -> tuple[list[str], list[str]]:
+    """`headlines` split in two: the costliest anti-patterns, and the fixes that did not fix."""
+    chosen = _headline_rows(analyzed, per_scenario)
+    return ([headline(row, name_machine) for fix, row in chosen if not fix],
+            [headline(row, name_machine) for fix, row in chosen if fix])
+
+
+def cost_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """A scenario's rows in table order: situation by situation (machine, device, then mode and
+    size in the order they were measured), `shared` first, then its variants costliest first and
+    refusals last."""
+    def rank(column: str) -> pd.Series:
+        seen = {value: i for i, value in enumerate(pd.unique(rows[column].fillna("")))}
+        return rows[column].fillna("").map(seen)
+
+    keys = pd.DataFrame({
+        "machine": rows["machine"].fillna(""), "device": rows["device"].fillna(""),
+        "mode": rank("mode"), "size": rank("size"),
+        "not_shared": rows["variant"] != "shared",
+        "refused": rows["outcome"] == "error",
+        "cost": -rows["ratio"].astype(float).fillna(-np.inf) if "ratio" in rows else 0.0,
+        "variant": rows["variant"],
+    }, index=rows.index)
+    return rows.loc[keys.sort_values(list(keys.columns), kind="stable").index]
+
+
+def constant_columns(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """`table` without the columns that say the same on every row, and what each of those says
+    ('' for a column empty throughout). A one-row table keeps every column that has a value."""
+    constant = {}
+    for column in table.columns:
+        values = table[column].fillna("").astype(str)
+        if (values == "").all() or (len(table) > 1 and values.nunique() == 1):
+            constant[column] = values.iloc[0] if len(values) else ""
+    return table.drop(columns=list(constant)), constant
 
 
 def latest_runs(analyzed: pd.DataFrame) -> pd.DataFrame:
