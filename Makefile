@@ -24,7 +24,9 @@ PROCESSES ?= 3
 AB_PROFILE ?= quick
 AB_MD ?= reports/ab.md
 
-.PHONY: install test bench selfcheck report compare ab machine-label clean
+FINDINGS_RUN ?= docs/findings-run.json
+
+.PHONY: install test bench selfcheck report findings compare ab machine-label clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +61,17 @@ selfcheck: $(STAMP)
 # One report from every run under RUNS (results of one machine or many, e.g. CI artifacts).
 report: $(STAMP)
 	$(PY) -m tfreuse.cli report $(RUNS) -o $(REPORT_DIR)
+
+# The README's findings table, from the run kept in FINDINGS_RUN; `make findings RESULTS=<run>.json`
+# first keeps a trimmed copy of that run there (the table's source, which a test checks it against).
+# The schema's table in docs/methodology.md is refreshed too.
+findings: $(STAMP)
+ifeq ($(origin RESULTS),command line)
+	$(PY) -m tfreuse.cli findings $(RESULTS) --keep $(FINDINGS_RUN) --readme README.md \
+		--schema-table docs/methodology.md
+else
+	$(PY) -m tfreuse.cli findings $(FINDINGS_RUN) --readme README.md --schema-table docs/methodology.md
+endif
 
 # Exit 1 when CANDIDATE traces or creates more per step, retains more memory or is newly refused
 # against BASELINE (files or folders); times of independent runs are shown, not gated.

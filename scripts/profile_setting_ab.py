@@ -5,6 +5,11 @@
         benchmarks/test_shared_layer.py benchmarks/test_attention.py
     .venv/bin/python scripts/profile_setting_ab.py widths reports/setting-ab
 
+Against rounds fixed in advance (what pytest-benchmark's one `pedantic` call per test supports):
+`--setting precision --off-min-rounds 105` runs the "off" side with no precision target and at
+least 105 rounds a case (about what the target ran in the full profile), so the early stop is
+judged against the same number of rounds decided before the timed call, not against fewer.
+
 `run` starts 2K fresh pytest processes, alternating the profile as it is ("on") and with the
 setting switched off ("off": False, or None for `precision`); `widths` prints, for each
 benchmark's ratio to `shared`, the half-width of its hierarchical interval (processes, then
@@ -27,10 +32,13 @@ _CHILD = """
 import dataclasses, sys
 import pytest
 import tfreuse.profiles as profiles
-profile, setting, value, output, *targets = sys.argv[1:]
+profile, setting, value, off_min_rounds, output, *targets = sys.argv[1:]
 if value == "off":
-    off = None if setting == "precision" else False
-    profiles.PROFILES[profile] = dataclasses.replace(profiles.PROFILES[profile], **{setting: off})
+    off = {setting: None if setting == "precision" else False}
+    if int(off_min_rounds):
+        chosen = profiles.PROFILES[profile]
+        off.update(min_rounds=int(off_min_rounds), rounds=max(chosen.rounds, int(off_min_rounds)))
+    profiles.PROFILES[profile] = dataclasses.replace(profiles.PROFILES[profile], **off)
 sys.exit(pytest.main([*targets, "-q", "-p", "no:cacheprovider", "--tfreuse-profile", profile,
                       "--benchmark-json", output]))
 """
@@ -44,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     for index in range(1, args.processes + 1):
         for value in (("on", "off") if index % 2 else ("off", "on")):
             path = output / f"{value}-{index:02d}.json"
-            status = subprocess.run([sys.executable, "-c", _CHILD, args.profile, args.setting, value, str(path),
-                                     *args.targets], env=environment, stdout=subprocess.DEVNULL).returncode
+            status = subprocess.run([sys.executable, "-c", _CHILD, args.profile, args.setting, value,
+                                     str(args.off_min_rounds), str(path), *args.targets], env=environment, stdout=subprocess.DEVNULL).returncode
             print(f"{path.name}: pytest exit status {status}", flush=True)
     return 0
 
@@ -59,7 +67,7 @@ def widths(args: argparse.Namespace) -> int:
     records = []
     for value in ("on", "off"):
         rows = load(sorted(Path(args.folder).glob(f"{value}-*.json"))).rows
-        rows = rows.assign(rounds=_ratio_rounds(rows))
+        rows = rows.assign(rounds_timed=rows["rounds"], rounds=_ratio_rounds(rows))
         rows = rows[(rows["variant"] != "shared") & rows["rounds"].notna()]
         for name, group in rows.groupby("fullname"):
             pairs = list(group["rounds"])
@@ -69,11 +77,12 @@ def widths(args: argparse.Namespace) -> int:
             low, high = intervals.interval(intervals.hierarchical(tops, bottoms))
             each = [intervals.point([top], None if bottom is None else [bottom]) for top, bottom in pairs]
             records.append({"setting": value, "benchmark": name.split("::")[-1], "processes": len(pairs),
+                            "rounds": float(np.median(group["rounds_timed"])),
                             "ratio": ratio, "half_width": (high - low) / 2 / ratio,
                             "between_sd": float(np.std(np.log(each), ddof=1)) if len(each) > 1 else np.nan})
     table = pd.DataFrame(records)
     side = table.pivot(index="benchmark", columns="setting", values="half_width").dropna()
-    print(table.groupby("setting")[["half_width", "between_sd"]].median().round(4).to_string())
+    print(table.groupby("setting")[["half_width", "between_sd", "rounds"]].median().round(4).to_string())
     print(f"narrower with the setting on: {int((side['on'] < side['off']).sum())} of {len(side)}; "
           f"median on/off width {float((side['on'] / side['off']).median()):.2f}")
     print(table.pivot(index="benchmark", columns="setting", values=["ratio", "half_width"]).round(3).to_string())
@@ -88,6 +97,8 @@ def main() -> int:
     running.add_argument("--setting", required=True,
                          choices=[f.name for f in dataclasses.fields(__import__("tfreuse.profiles").profiles.Profile)])
     running.add_argument("--processes", type=int, default=4)
+    running.add_argument("--off-min-rounds", type=int, default=0,
+                         help="the off side runs at least this many rounds a case (0: the profile's)")
     running.add_argument("-o", "--output", required=True)
     running.add_argument("targets", nargs="+")
     running.set_defaults(go=run)

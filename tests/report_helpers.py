@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import numpy as np
+
 FIXTURES = Path(__file__).parent / "fixtures"
 MACHINE_A = FIXTURES / "tfreuse_machine_a.json"
 
@@ -23,6 +25,48 @@ def derived_run(folder: Path, name: str, label: str | None = None, slowdown: flo
         for key in ("min", "max", "mean", "median", "stddev", "iqr"):
             stats[key] *= slowdown
         bench["extra_info"]["traces_per_step"] += extra_traces
+    path = folder / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+# The scenarios of a full run (November 2026: 13 scenarios, 200 results), for a report of that shape.
+FULL_RUN_SCENARIOS = ("attention", "function_in_loop", "function_rules", "layers_in_call",
+                      "load_per_request", "model_in_loop", "predict_in_loop", "python_scalar_args",
+                      "recompile_in_loop", "recurrent", "shared_layer", "training_loop",
+                      "transfer_learning")
+
+
+def many_scenario_run(folder: Path, name: str = "many.json", scenarios=FULL_RUN_SCENARIOS) -> Path:
+    """A run shaped like a full one: machine A's shared_layer cases (4 variants, 2 modes) copied
+    into every scenario at two sizes, with seeded timings of 20 to 300 rounds, variants 1.5 to
+    300 times shared, retained bytes and traces in the ranges a full run records."""
+    data = json.loads(MACHINE_A.read_text())
+    template = [b for b in data["benchmarks"] if b["extra_info"]["scenario"] == "shared_layer"]
+    shared_median = {b["extra_info"]["mode"]: b["stats"]["median"] for b in template
+                     if b["extra_info"]["variant"] == "shared"}
+    rng = np.random.default_rng(20)
+    benchmarks = []
+    for scenario in scenarios:
+        for size, scale in (("small", 1.0), ("large", 4.0)):
+            for original in template:
+                bench = json.loads(json.dumps(original))
+                info = bench["extra_info"]
+                info.update(scenario=scenario, size=size)
+                case = f"{info['variant']}-{info['mode']}-CPU:0-{size}"
+                bench["name"] = f"test_{scenario}[{case}]"
+                bench["fullname"] = f"benchmarks/test_{scenario}.py::{bench['name']}"
+                bench["group"] = f"{scenario}-{info['mode']}-CPU:0-{size}"
+                rounds = int(rng.integers(20, 301))
+                cost = 1.0 if info["variant"] == "shared" else float(rng.uniform(1.5, 300))
+                samples = shared_median[info["mode"]] * scale * cost * rng.lognormal(0, 0.1, rounds)
+                bench["stats"].update(data=samples.tolist(), rounds=rounds, median=float(np.median(samples)),
+                                      mean=float(samples.mean()), stddev=float(samples.std(ddof=1)),
+                                      min=float(samples.min()), max=float(samples.max()))
+                info["retained_bytes_per_step"] = 0.0 if info["variant"] == "shared" else float(rng.uniform(0, 4e6))
+                info["traces_per_step"] = float(info["variant"] == "reinstantiated" and info["mode"] == "function")
+                benchmarks.append(bench)
+    data["benchmarks"] = benchmarks
     path = folder / name
     path.write_text(json.dumps(data))
     return path

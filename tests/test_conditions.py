@@ -22,6 +22,18 @@ def test_by_default_one_core_is_left_to_the_python_thread(monkeypatch, cores, in
     assert conditions.thread_settings() == {"intra_op": intra_op}
 
 
+def test_usable_cores_are_the_process_affinity_else_every_core(monkeypatch):
+    import os
+
+    import psutil
+
+    if hasattr(os, "sched_getaffinity"):
+        assert conditions.usable_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(psutil, "Process", lambda: object())  # macOS: no cpu_affinity
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 6)
+    assert conditions.usable_cores() == 6
+
+
 def test_a_thread_count_that_is_not_a_number_is_named(monkeypatch):
     monkeypatch.setenv("TFREUSE_INTER_OP_THREADS", "two")
     with pytest.raises(UserInputError, match="TFREUSE_INTER_OP_THREADS='two' is not a thread count"):
@@ -59,9 +71,8 @@ def test_prepare_case_freezes_the_survivors_and_seeds():
 
 
 def test_described_conditions_name_policy_threads_and_seed(monkeypatch):
-    monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "1")
     described = conditions.describe(seed=3)
-    assert described["seed"] == 3 and described["cpu_allocator_bfc"] == "1"
+    assert described["seed"] == 3
     assert "gc.freeze" in described["gc_during_timing"]
     assert isinstance(described["intra_op_threads"], int)
     monkeypatch.delenv("TFREUSE_INTRA_OP_THREADS", raising=False)
@@ -90,3 +101,13 @@ def test_op_determinism_already_on_is_left_on():
         assert tf_config.is_op_determinism_enabled()
     finally:
         tf_config.disable_op_determinism()
+
+
+def test_environment_settings_are_recorded_once_as_set(monkeypatch):
+    from tfreuse.machine import tensorflow_info
+
+    monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "1")
+    monkeypatch.delenv("TF_XLA_FLAGS", raising=False)
+    env = tensorflow_info()["env"]
+    assert env["TF_CPU_ALLOCATOR_USE_BFC"] == "1" and env["TF_XLA_FLAGS"] is None
+    assert "cpu_allocator_bfc" not in conditions.describe(seed=3)

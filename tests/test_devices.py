@@ -135,25 +135,35 @@ def test_a_gpu_step_waits_for_its_own_device_only(device_log):
                           ("async_wait", None)]
 
 
-def test_wait_cost_times_the_wait_on_an_idle_device(device_log):
+def test_wait_cost_times_the_wait_on_an_idle_device(device_log, monkeypatch):
+    import time
+
+    def slow_async_wait():  # a wait that takes at least 2 ms
+        device_log.append(("async_wait", None))
+        time.sleep(0.002)
+
+    monkeypatch.setattr(context, "async_wait", slow_async_wait)
     seconds = devices.wait_cost("GPU:0", repeats=7)
-    assert isinstance(seconds, float) and seconds >= 0
+    assert isinstance(seconds, float) and seconds >= 0.002
     assert device_log.count(("SyncDevice", "/job:localhost/replica:0/task:0/device:GPU:0")) == 1 + 7
 
 
 def test_warm_up_runs_a_matmul_and_a_convolution_on_the_device_then_waits(device_log, monkeypatch):
+    import time
+
     for module, name in ((tf.linalg, "matmul"), (tf.nn, "conv2d")):
         original = getattr(module, name)
 
         def logged(*args, _name=name, _original=original, **kwargs):
             device_log.append((_name, context.context().device_name))
+            time.sleep(0.002)  # each op takes at least 2 ms: the warm-up time must include them
             return _original(*args, **kwargs)
 
         monkeypatch.setattr(module, name, logged)
     result = devices.warm_up("GPU:1")
     gpu = "/job:localhost/replica:0/task:0/device:GPU:1"
     assert device_log == [("matmul", gpu), ("conv2d", gpu), ("SyncDevice", gpu), ("async_wait", None)]
-    assert result["warm_up_s"] > 0 and result["placed_on"]  # CPU:0 here: TensorFlow soft-places
+    assert result["warm_up_s"] >= 0.004 and result["placed_on"]  # CPU:0 here: TensorFlow soft-places
 
 
 def test_warm_up_on_cpu_runs_there_without_a_wait(device_log):
@@ -161,10 +171,40 @@ def test_warm_up_on_cpu_runs_there_without_a_wait(device_log):
     assert device_log == []
 
 
-def test_allocator_stats_are_a_dict_or_none():
-    stats = devices.allocator_stats("CPU:0")
-    assert stats is None or set(stats) == {"current", "peak"}
-    devices.reset_allocator_peak("CPU:0")  # never raises
+_ALLOCATOR_READINGS = """
+import json
+import tensorflow as tf
+from tfreuse import devices
+before = devices.allocator_stats("CPU:0")
+tensor = tf.ones((256, 1024))  # 1 MiB
+during = devices.allocator_stats("CPU:0")
+del tensor
+devices.reset_allocator_peak("CPU:0")
+print(json.dumps([before, during, devices.allocator_stats("CPU:0")]))
+"""
+
+
+@pytest.mark.parametrize("settings, available", [
+    ({"TF_CPU_ALLOCATOR_USE_BFC": "1"}, True),
+    # TensorFlow raises ValueError for CPU:0 without both (FACTS.md): read as None, never raised.
+    ({"TF_CPU_ALLOCATOR_USE_BFC": "0", "TF_ENABLE_ONEDNN_OPTS": "0"}, False),
+])
+def test_allocator_stats_follow_the_tensors_or_are_none_where_tensorflow_has_none(settings, available):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, **settings, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    completed = subprocess.run([sys.executable, "-c", _ALLOCATOR_READINGS], env=environment,
+                               capture_output=True, text=True, check=True)
+    before, during, after = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not available:
+        assert before is during is after is None
+        return
+    assert set(before) == {"current", "peak"}
+    assert during["current"] - before["current"] >= 1 << 20
+    assert after["peak"] == after["current"] < during["peak"]  # the peak was reset
 
 
 def test_visible_devices_include_the_cpu():

@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -41,11 +43,25 @@ def _run(variant, mode, scenario=None):
     return bench, run_case(bench, scenario or Toy(), case, PROFILE)
 
 
+class SlowFirstStep(Toy):
+    """Toy whose `shared` step takes at least 20 ms the first time and 2 ms every time."""
+
+    def shared(self, ctx):
+        step, calls = super().shared(ctx), []
+
+        def run():
+            time.sleep(0.02 if not calls else 0.002)
+            calls.append(1)
+            return step()
+
+        return Step(run)
+
+
 def test_record_is_written_to_extra_info_and_matches_schema():
-    bench, record = _run("shared", "function")
+    bench, record = _run("shared", "function", SlowFirstStep())
     assert bench.extra_info == record
     schema.validate(record)
-    assert record["outcome"] == "ok" and record["first_step_s"] > 0
+    assert record["outcome"] == "ok" and record["first_step_s"] >= 0.02
     assert bench.group == "toy-function-CPU:0-tiny"
 
 
@@ -94,7 +110,7 @@ def test_unexpected_error_fails_the_benchmark():
         def shared(self, ctx):
             raise KeyError("bug in the scenario")
 
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="bug in the scenario"):
         _run("shared", "eager", Broken())
 
 
@@ -143,10 +159,10 @@ def test_rounds_still_run_under_the_probes_when_timing_is_disabled():
 
 
 def test_other_variants_time_one_shared_step_before_each_round():
-    _, variant = _run("retracing", "function")
+    _, variant = _run("retracing", "function", SlowFirstStep())
     _, shared = _run("shared", "function")
     assert len(variant["shared_samples_s"]) == variant["measured_steps"] == PROFILE.rounds
-    assert all(seconds > 0 for seconds in variant["shared_samples_s"])
+    assert all(seconds >= 0.002 for seconds in variant["shared_samples_s"])  # the 2 ms shared step
     assert shared["shared_samples_s"] is None
     # The shared reference is built with a context of its own: its traces are not counted.
     assert variant["trace_events"] == PROFILE.rounds

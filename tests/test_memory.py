@@ -47,10 +47,17 @@ def test_reports_near_zero_for_a_no_op():
     assert abs(window.growth_per_step) < 16 * 1024
 
 
-def test_allocator_figures_are_both_set_or_both_none():
+@pytest.mark.parametrize("available", [True, False])
+def test_allocator_figures_are_both_set_or_both_none(monkeypatch, available):
+    from tfreuse import devices
+
+    readings = iter([{"current": 1000, "peak": 1000}, {"current": 1600, "peak": 5000}])
+    monkeypatch.setattr(devices, "allocator_stats", lambda device: next(readings) if available else None)
+    monkeypatch.setattr(devices, "reset_allocator_peak", lambda device: None)
     with MemoryWindow("CPU:0") as window:
         window.sample()
-    assert (window.allocator_peak is None) == (window.allocator_current_delta is None)
+    figures = (window.allocator_peak, window.allocator_peak_delta, window.allocator_current_delta)
+    assert figures == ((5000, 4000, 600) if available else (None, None, None))
 
 
 def test_sparse_samples_still_give_growth_per_step():

@@ -1,20 +1,27 @@
+import time
+
 import pytest
 
 from tfreuse.pairing import MAX_MEASURED_STEPS, MAX_SETTLE_STEPS, SharedReference
 
 
-def _reference(step_seconds):
+def _reference(step_seconds, sleep=0.0):
     calls = []
-    return SharedReference(lambda: calls.append("shared"), step_seconds), calls
+
+    def step():
+        calls.append("shared")
+        time.sleep(sleep)
+
+    return SharedReference(step, step_seconds), calls
 
 
 def test_each_round_settles_then_times_the_steps_that_fit_the_measure_window():
-    reference, calls = _reference(1e-3)  # 15 ms of settling and 5 ms timed: 15 + 5 steps
+    reference, calls = _reference(1e-3, sleep=1e-3)  # 15 ms of settling and 5 ms timed: 15 + 5 steps
     assert (reference.settle_steps, reference.measured_steps) == (15, 5)
     for _ in range(3):
         reference.before_round()
     assert len(calls) == 3 * (15 + 5)
-    assert len(reference.samples) == 3 and all(s >= 0 for s in reference.samples)
+    assert len(reference.samples) == 3 and all(s >= 1e-3 for s in reference.samples)  # per step
 
 
 def test_round_seconds_counts_settling_and_timed_steps():

@@ -118,7 +118,11 @@ def test_machine_info_records_conditions_and_harness_overhead(toy_run):
     conditions = info["conditions"]
     assert conditions["order"] == "default" and conditions["seed"] == 0
     assert "gc.freeze" in conditions["gc_during_timing"]
-    assert {"intra_op_threads", "inter_op_threads", "onednn", "cpu_allocator_bfc"} <= set(conditions)
+    assert {"intra_op_threads", "inter_op_threads"} <= set(conditions)
+    # Environment settings once, beside the conditions; thread counts once, in them.
+    assert {"TF_ENABLE_ONEDNN_OPTS", "TF_CPU_ALLOCATOR_USE_BFC"} <= set(info["env"])
+    assert not {"onednn", "cpu_allocator_bfc"} & set(conditions)
+    assert not {"intra_op_threads", "inter_op_threads"} & set(info)
     overhead = info["harness_overhead"]
     # Measured on the cheaper of the two timed shared cases of this run.
     medians = {b["name"]: b["stats"]["median"] for b in data["benchmarks"] if "[shared-" in b["name"]}

@@ -39,7 +39,7 @@ def test_no_stop_before_the_planned_rounds_even_when_precise():
 
 def test_stops_at_the_planned_rounds_when_precise_there():
     rule = _rule([1.0] * 20)
-    with pytest.raises(EnoughRounds):
+    with pytest.raises(EnoughRounds, match="^precise after 20 rounds$"):
         rule.before_round()
     assert rule.reason == PLANNED
 
@@ -49,7 +49,7 @@ def test_goes_on_while_imprecise_and_says_so_when_it_stops():
     rule = _rule(noisy)
     rule.before_round()  # 40 rounds are not enough for 5%
     noisy[:] = noisy + [1.0] * 400
-    with pytest.raises(EnoughRounds):
+    with pytest.raises(EnoughRounds, match="^precise after 440 rounds$"):
         rule.before_round()
     assert rule.reason == PRECISE
 
@@ -70,6 +70,6 @@ def test_without_a_target_the_rounds_are_the_planned_ones():
 def test_paired_rounds_are_judged_by_their_ratio_to_the_reference():
     drifting = list(np.linspace(1.0, 3.0, 20))  # the machine slows down threefold...
     references = [d / 10 for d in drifting]  # ...and the reference with it: the ratio is steady
-    with pytest.raises(EnoughRounds):
+    with pytest.raises(EnoughRounds, match="^precise after 20 rounds$"):
         _rule(drifting, references=references).before_round()
     assert _rule(drifting).precise() is False  # the durations alone are not

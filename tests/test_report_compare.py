@@ -8,7 +8,7 @@ import pytest
 
 from tfreuse.ab import MANIFEST
 from tfreuse.cli import main
-from tfreuse.report.compare import ACROSS_RUNS, SAME_JOB, compare, measurement
+from tfreuse.report.compare import ACROSS_RUNS, SAME_JOB, compare, markdown, measurement
 from tfreuse.report.load import ReportInputError, load
 
 from tests.report_helpers import MACHINE_A, derived_run
@@ -96,6 +96,7 @@ def test_more_variables_or_retained_memory_per_step_is_a_regression():
     grown = _with(load([MACHINE_A]), "retained_bytes_per_step", 4096.0 + 20_000)
     within = _with(load([MACHINE_A]), "retained_bytes_per_step", 4096.0 + 1024)  # noise seen between runs
     assert set(compare(kept, grown).regressions["verdict"]) == {"retains more memory"}
+    assert "| 4.0 KiB → 23.5 KiB |" in markdown(compare(kept, grown))  # the unit of report and guard
     assert compare(kept, within).regressions.empty
     large = _with(load([MACHINE_A]), "retained_bytes_per_step", 4e6)
     assert compare(large, _with(load([MACHINE_A]), "retained_bytes_per_step", 4.3e6)).regressions.empty

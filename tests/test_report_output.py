@@ -10,7 +10,7 @@ from tfreuse.atomic import atomic_write
 from tfreuse.cli import main
 from tfreuse.report.load import FIGURE_COLUMNS, SAMPLE_COLUMNS
 
-from tests.report_helpers import FIXTURES, MACHINE_A, derived_run
+from tests.report_helpers import FIXTURES, MACHINE_A, derived_run, many_scenario_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,10 +40,17 @@ def test_csv_is_tidy_with_every_figure(two_machine_report):
 
 def test_html_is_self_contained_and_escapes_input_strings(two_machine_report):
     html = (two_machine_report / "index.html").read_text()
-    assert "<script" not in html  # the report runs no script of its own
+    assert "<script" not in html and "<img" not in html  # no script of its own, figures inline
     assert "test_sort[1000]" in html
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
-    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert len(ids) == len(set(ids))  # two figures' markers and clip paths never share an id
+    fragments = [s for s in sources if s.startswith("#")]
+    files = [s for s in sources if not s.startswith(("#", "data:image/png;base64,"))]  # heatmap's pixels
+    assert fragments and all(f[1:] in ids for f in fragments)
+    # Links to the report's other outputs, beside it in the folder: nothing outside it.
+    assert sorted(set(files)) == ["results.csv", "summary.md"]
+    assert all((two_machine_report / f).is_file() for f in files)
 
 
 def test_html_escapes_names_from_input(tmp_path):
@@ -54,9 +61,71 @@ def test_html_escapes_names_from_input(tmp_path):
 
 def test_html_leads_with_headlines_then_machines_side_by_side(two_machine_report):
     html = (two_machine_report / "index.html").read_text()
-    assert html.index("In short") < html.index("Across machines") < html.index("Machines and software")
+    assert (html.index("In short") < html.index('id="overview"') < html.index("Across machines")
+            < html.index("Machines and software"))
     assert "machine-b" in html and "amd-epyc-2c-237aed" in html
-    assert 'alt="slowdown heatmap across machines"' in html
+    assert 'aria-label="slowdown heatmap across machines"' in html
+
+
+def _section(html: str, scenario: str) -> str:
+    start = html.index(f'<section id="scenario-{scenario}">')
+    return html[start:html.index("</section>", start)]
+
+
+def _table(section: str) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header, rows of cells, css class of each row) of a section's table."""
+    table = section[section.index("<table>"):section.index("</table>")]
+    header = re.findall(r"<th>([^<]*)</th>", table)
+    rows = re.findall(r'<tr class="([^"]*)">(.*?)</tr>', table, re.S)
+    return header, [re.findall(r"<td[^>]*>([^<]*)</td>", cells) for _, cells in rows], [css for css, _ in rows]
+
+
+def test_tables_list_shared_first_then_variants_costliest_first(two_machine_report):
+    header, rows, css = _table(_section((two_machine_report / "index.html").read_text(), "shared_layer"))
+    column = {name: i for i, name in enumerate(header)}
+    situations = [r[column["machine"]] + r[column["mode"]] for r in rows]
+    assert situations == sorted(situations, key=situations.index)  # one block per situation
+    for situation in dict.fromkeys(situations):
+        block = [(r, c) for r, c, s in zip(rows, css, situations) if s == situation]
+        assert block[0][1] == "shared" and block[0][0][column["variant"]] == "shared"
+        ratios = [float(r[column["ratio"]].rstrip("x ~")) for r, _ in block[1:] if r[column["ratio"]] != "refused"]
+        assert ratios == sorted(ratios, reverse=True) and len(ratios) >= 2
+        refused = [r[column["ratio"]] == "refused" for r, _ in block]
+        assert refused == sorted(refused)  # refusals last
+
+
+def test_a_column_the_same_on_every_row_is_said_once_above_the_table(tmp_path):
+    assert main(["report", str(MACHINE_A), "-o", str(tmp_path)]) == 0
+    section = _section((tmp_path / "index.html").read_text(), "shared_layer")
+    header, rows, _ = _table(section)
+    said = re.search(r'<p class="same">On every row: (.*?)\.</p>', section).group(1).split(" · ")
+    assert {"size: small", "device: CPU:0", "machine: amd-epyc-2c-237aed"} <= set(said)
+    assert not {"size", "device", "machine"} & set(header)
+    unmeasured = re.search(r'<p class="same">Not measured here: (.*?)\.</p>', section).group(1).split(", ")
+    assert "retained/step" in unmeasured and "retained/step" not in header  # fixture predates it
+    assert {"variant", "mode", "median ms", "ratio"} <= set(header) and len(rows) == 8
+    for name in header:  # every column left has at least two values
+        assert len({r[header.index(name)] for r in rows}) > 1
+
+
+def test_step_time_distributions_are_folded_away(two_machine_report):
+    html = (two_machine_report / "index.html").read_text()
+    folded = re.findall(r"<details><summary>step-time distributions</summary><figure>(<svg.*?</svg>)</figure></details>",
+                        html, re.S)
+    assert len(folded) == 2  # one per scenario
+    assert html.count("step-time distributions\"") == 2  # their labels: none outside <details>
+
+
+@pytest.mark.parametrize("run", ["shaped like a full run", "the README's full run"])
+def test_a_full_runs_page_stays_under_500_kb(tmp_path, run):
+    if run == "shaped like a full run":  # 13 scenarios, 208 results, 20 to 300 rounds each
+        path = many_scenario_run(tmp_path)
+    else:  # the full run the README's findings come from (200 results, its raw timings kept)
+        path = ROOT / "docs" / "findings-run.json"
+    assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert html.count('<section id="scenario-') >= 13
+    assert len(html.encode()) < 500_000
 
 
 def test_summary_markdown_has_headlines_and_table(two_machine_report):
@@ -82,7 +151,7 @@ def test_script_runs_the_same_entry_point(tmp_path):
 def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path):
     target = tmp_path / "out.txt"
     atomic_write(target, "old")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="a bytes-like object is required, not 'int'"):
         atomic_write(target, 12345)  # not str/bytes: fails mid-write
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

@@ -128,6 +128,8 @@ class TestFunctionRules:
     def test_creation_on_every_call_is_refused(self):
         record = run(self.scenario, "creation_every_call", "function")
         assert record["error_type"] == "ValueError"
+        assert record["error_message"].startswith(
+            "tf.function only supports singleton tf.Variables created on the first call")
 
     def test_guarded_creation_is_allowed_and_traced_once(self):
         record = run(self.scenario, "guarded_creation", "function")

@@ -6,7 +6,7 @@ from tfreuse import schema
 from tfreuse.harness import Case, _base_record
 from tfreuse.profiles import PROFILES
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+METHODOLOGY = Path(__file__).resolve().parents[1] / "docs" / "methodology.md"
 
 
 def _record(**changes):
@@ -48,5 +48,5 @@ def test_nullable_fields_accept_null():
     schema.validate(_record(allocator_peak_bytes=None, first_step_s=None))
 
 
-def test_readme_schema_table_is_the_generated_one():
-    assert schema.markdown_table() in README.read_text()
+def test_methodology_schema_table_is_the_generated_one():
+    assert schema.markdown_table() in METHODOLOGY.read_text(encoding="utf-8")

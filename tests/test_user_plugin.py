@@ -1,6 +1,7 @@
 """tfreuse from outside: the pytest11 plugin in another project, and `tfreuse measure`."""
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -117,9 +118,14 @@ def test_targets_are_parsed(target, parsed):
     assert parse_target(target) == parsed
 
 
-@pytest.mark.parametrize("target", ["keras.layers.Dense", "m:Dense(x)", "m:os.system('x')()", "m:"])
-def test_bad_targets_are_refused(target):
-    with pytest.raises(MeasureError):
+@pytest.mark.parametrize("target, message", [
+    ("keras.layers.Dense", "expected package.module:factory or package.module:Layer(args)"),
+    ("m:", "expected package.module:factory or package.module:Layer(args)"),
+    ("m:Dense(x)", "the part after ':' must be a name, or a call with literal arguments"),
+    ("m:os.system('x')()", "the part after ':' must be a name, or a call with literal arguments"),
+])
+def test_bad_targets_are_refused(target, message):
+    with pytest.raises(MeasureError, match=re.escape(f"{target!r}: {message}")):
         parse_target(target)
 
 
@@ -155,6 +161,7 @@ def test_measure_runs_on_a_user_layer_and_never_overwrites(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("target, shape, message", [
     ("no_such_module:make", "4,8", "cannot import 'no_such_module:make': ModuleNotFoundError"),
+    ("json:no_such_factory", "4,8", "cannot import 'json:no_such_factory': AttributeError"),
     ("keras.layers:Dense(8)", "4,x", "--input-shape '4,x': expected positive integers"),
     ("json:dumps", "4,8", "json:dumps() failed"),
     ("keras.layers:Conv2D(4, 3)", "4,8", "keras.layers:Conv2D(4, 3)() fails on input shape (4, 8)"),

@@ -99,7 +99,7 @@ def test_merge_step_puts_two_machines_side_by_side(tmp_path):
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "merged" / "index.html").read_text()
     assert "linux-x86" in html and "macos-arm" in html
-    assert 'alt="slowdown heatmap across machines"' in html
+    assert 'aria-label="slowdown heatmap across machines"' in html
     summary = (tmp_path / "merged" / "summary.md").read_text()
     assert "| linux-x86 |" in summary and "| macos-arm |" in summary
 

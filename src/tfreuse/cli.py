@@ -1,4 +1,4 @@
-"""The `tfreuse` command: `report`, `compare`, `ab`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
+"""The `tfreuse` command: `report`, `findings`, `compare`, `ab`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,19 @@ def _report(args: argparse.Namespace) -> int:
     written = write_report(loaded, args.output)
     print(f"{len(loaded.rows)} results from {len(loaded.machines)} machine(s) -> "
           + ", ".join(str(path) for path in written.values()))
+    return 0
+
+
+def _findings(args: argparse.Namespace) -> int:
+    from tfreuse.report.findings import update
+
+    block = update(args.results, readme=args.readme, keep=args.keep, schema_doc=args.schema_table)
+    if args.readme is None:
+        print(block, end="")
+    else:
+        print(f"findings table of {args.results} -> {args.readme}"
+              + (f" (results kept, trimmed, in {args.keep})" if args.keep else "")
+              + (f"; schema table -> {args.schema_table}" if args.schema_table else ""))
     return 0
 
 
@@ -122,6 +135,19 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", default="reports", type=Path,
                         help="folder for index.html, results.csv, summary.md (default: reports)")
     report.set_defaults(run=_report)
+
+    finding = commands.add_parser(
+        "findings", help="the findings table (each scenario's costliest re-creation and its fixes) of one run")
+    finding.add_argument("results", type=Path, help="pytest-benchmark JSON of one tfreuse run")
+    finding.add_argument("--readme", type=Path,
+                         help="write the table into this markdown file, between its findings markers "
+                              "(default: print it)")
+    finding.add_argument("--keep", type=Path,
+                         help="also write a trimmed copy of the results here (what the table is made from)")
+    finding.add_argument("--schema-table", type=Path, metavar="FILE",
+                         help="also write the result schema's table into this markdown file, between its "
+                              "schema markers")
+    finding.set_defaults(run=_findings)
 
     comparing = commands.add_parser(
         "compare", help="gate on exact regressions between two result sets (timing too in a same-job A/B)")

@@ -4,7 +4,8 @@ One place for the settings that change what a step costs: TensorFlow's thread po
 `TFREUSE_INTRA_OP_THREADS` / `TFREUSE_INTER_OP_THREADS` before TensorFlow starts; by default one
 intra-op thread fewer than the process has cores, see `default_intra_op_threads`), the
 garbage-collection policy around each case, and the seeds. `describe()` writes them into every
-run's machine_info, with oneDNN and allocator settings as the environment had them.
+run's machine_info; oneDNN, allocator and other environment settings are recorded beside them,
+once, by `machine.tensorflow_info` (`RECORDED_ENV`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ INTRA_OP_DEFAULT_NOTE = "default: one fewer than the cores this process may use,
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS tells it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """The cores this process may run on: its CPU affinity (psutil: Linux, Windows, FreeBSD),
+    else every logical core (macOS has no affinity to read)."""
+    import psutil
+
+    try:
+        return len(psutil.Process().cpu_affinity()) or psutil.cpu_count() or 1
+    except (AttributeError, NotImplementedError, psutil.Error):
+        return psutil.cpu_count() or 1
 
 
 def default_intra_op_threads() -> int:
@@ -41,7 +46,7 @@ def default_intra_op_threads() -> int:
     large as the machine the two compete for the same cores: on the 2-core VM amd-epyc-2c-237aed a
     2-thread matmul step alternated for seconds at a time between 5.5 and 8.5 ms, and the ratios
     of the large sizes differed by up to 29% between two full runs; with one intra-op thread, by
-    at most 17% over four runs (README, "Controlled conditions"). TFREUSE_INTRA_OP_THREADS=0
+    at most 17% over four runs (docs/methodology.md, "Controlled conditions"). TFREUSE_INTRA_OP_THREADS=0
     gives TensorFlow's own choice.
     """
     return max(1, usable_cores() - 1)
@@ -166,7 +171,5 @@ def describe(seed: int) -> dict:
         "intra_op_threads_source": (THREAD_ENV["intra_op"] if os.environ.get(THREAD_ENV["intra_op"], "").strip()
                                     else INTRA_OP_DEFAULT_NOTE),
         "threads_note": "0 means TensorFlow's default (one thread per core)",
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default"),
-        "cpu_allocator_bfc": os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "TensorFlow's default"),
         "seed": seed,
     }

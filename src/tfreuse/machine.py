@@ -10,7 +10,8 @@ from typing import Any, Mapping, Sequence
 
 import psutil
 
-# Environment settings that change what TensorFlow measures; recorded with every run.
+# Environment settings that change what TensorFlow measures; recorded with every run, here only
+# (`machine_info.tfreuse.env`; `conditions.describe` records the thread pools and the seed).
 RECORDED_ENV = (
     "TF_ENABLE_ONEDNN_OPTS",
     "TF_CPU_ALLOCATOR_USE_BFC",
@@ -50,7 +51,10 @@ def machine_label(cpu_brand: str, arch: str, logical_cores: int, gpu_names: Sequ
 
 
 def tensorflow_info(cpu: Mapping[str, Any] | None = None) -> dict:
-    """TensorFlow/Keras versions, threads, settings, GPUs and the machine label."""
+    """TensorFlow/Keras versions, CPU, GPUs, environment settings and the machine label.
+
+    Thread pools are recorded once, by `conditions.describe` (with where their counts came from).
+    """
     import keras
     import tensorflow as tf
 
@@ -68,7 +72,5 @@ def tensorflow_info(cpu: Mapping[str, Any] | None = None) -> dict:
         "cpu_logical_cores": logical,
         "cpu_physical_cores": psutil.cpu_count(logical=False),
         "gpus": gpus,
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "env": {name: os.environ.get(name) for name in RECORDED_ENV},
     }

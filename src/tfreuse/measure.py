@@ -11,8 +11,8 @@ import ast
 import contextlib
 import functools
 import io
-import importlib
 import os
+import pkgutil
 import re
 import sys
 import tempfile
@@ -70,9 +70,7 @@ def load_factory(target: str) -> Callable[[], Any]:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        found: Any = importlib.import_module(module_name)
-        for part in name.split("."):
-            found = getattr(found, part)
+        found: Any = pkgutil.resolve_name(f"{module_name}:{name}")
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
         raise MeasureError(f"cannot import {target!r}: {type(exc).__name__}: {exc}") from None
     if not callable(found):
@@ -100,14 +98,11 @@ def check_factory(target: str, factory: Callable[[], Any], shape: tuple[int, ...
 
 _TEST_TEMPLATE = '''
 import functools
-import importlib
+import pkgutil
 
 import tensorflow as tf
 
-factory = importlib.import_module({module!r})
-for part in {name!r}.split("."):
-    factory = getattr(factory, part)
-factory = functools.partial(factory, *{args!r}, **{kwargs!r})
+factory = functools.partial(pkgutil.resolve_name({module!r} + ":" + {name!r}), *{args!r}, **{kwargs!r})
 
 
 def loss(outputs):

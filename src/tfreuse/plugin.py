@@ -158,7 +158,7 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
     `--tfreuse-isolate` the probe figures are replaced by those of a fresh process.
     """
     from tfreuse import isolation
-    from tfreuse.harness import run_case
+    from tfreuse.harness import run_case, timing_stats
 
     def run(scenario, case: Case) -> dict:
         _warm_gpus(request.config)
@@ -170,7 +170,7 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
             record.update(isolation.figures_from_fresh_process(
                 request.node.nodeid, request.config.rootpath, tfreuse_profile.name, case.device, options))
             benchmark.extra_info.update(record)
-        stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+        stats = timing_stats(benchmark)
         if case.variant == "shared" and record["outcome"] == "ok" and stats is not None:
             request.config.stash.setdefault(_SHARED_MEDIANS, []).append((stats.median, scenario, case))
         return record

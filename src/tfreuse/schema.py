@@ -26,6 +26,17 @@ UNSTABLE_RSD = 0.10
 MIN_STABLE_ROUNDS = 5
 
 
+def timing_stability(stddev: Any, mean: Any, rounds: Any) -> tuple[Any, Any]:
+    """(`timing_rsd`, `timing_unstable`) from the timed rounds' statistics, numbers or pandas columns.
+
+    The one rule: the harness records it, and the report applies it only to rows without it
+    (results of other pytest-benchmark suites, refused variants, and records from before the
+    harness wrote these fields). The caller passes a positive mean (NaN where it is not).
+    """
+    rsd = stddev / mean
+    return rsd, (rsd > UNSTABLE_RSD) | (rounds < MIN_STABLE_ROUNDS)
+
+
 @dataclass(frozen=True)
 class Field:
     """One key of the record: its JSON type(s), unit, whether it may be null, and what it means."""
@@ -283,7 +294,7 @@ def validate(record: Mapping[str, Any]) -> None:
 
 
 def markdown_table() -> str:
-    """The schema as a markdown table (field, unit, meaning), for the README."""
+    """The schema as a markdown table (field, unit, meaning), for docs/methodology.md."""
     rows = ["| field | unit | meaning |", "|---|---|---|"]
     for field in FIELDS + SCENARIO_FIELDS:
         null = " Null where not applicable." if field.nullable and "null" not in field.meaning else ""

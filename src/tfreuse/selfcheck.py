@@ -27,6 +27,7 @@ import pandas as pd
 from tfreuse.devices import child_environment
 from tfreuse.overhead import LIMIT
 from tfreuse.probes.memory import RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE, retained_tolerance
+from tfreuse.units import kib
 
 QUICK_SECONDS = 60.0
 # Honest 95% intervals leave the other side's estimate outside now and then: the estimate has a
@@ -195,7 +196,7 @@ def evaluate(quick: Path, reversed_quick: Path, aa_runs: list[tuple[Path, Path]]
     checks.append(Check("order independence: traces and variables per step (default vs reversed)",
                         "identical", f"{int(exact['agree'].sum())}/{len(exact)} agree",
                         bool(exact["agree"].all())))
-    tolerance = f"within max({RETAINED_TOLERANCE_BYTES // 1000} KB/step, {_percent(RETAINED_TOLERANCE_RELATIVE)})"
+    tolerance = f"within max({kib(RETAINED_TOLERANCE_BYTES)}/step, {_percent(RETAINED_TOLERANCE_RELATIVE)})"
     tables = {"order": deltas[~deltas["agree"]]}
     isolated_agree = None
     if isolated is not None:
@@ -208,7 +209,7 @@ def evaluate(quick: Path, reversed_quick: Path, aa_runs: list[tuple[Path, Path]]
     checks.append(Check("order independence: retained bytes per step (default vs reversed)",
                         tolerance + ("" if in_process else "; else with --tfreuse-isolate"),
                         f"{int(memory['agree'].sum())}/{len(memory)} agree"
-                        + (f"; largest delta {worst['delta'] / 1000:+.1f} KB/step ({worst['figure']}, "
+                        + (f"; largest delta {'+' if worst['delta'] > 0 else ''}{kib(worst['delta'])}/step ({worst['figure']}, "
                            f"{worst['scenario']} {worst['variant']} {worst['mode']} {worst['size']})"
                            if worst is not None else ""),
                         in_process or bool(isolated_agree)))

@@ -1,13 +1,21 @@
-"""Formatting of byte figures for people."""
+"""Formatting of byte figures for people: one formatter, binary units, so a report's headline,
+tables and command output say the same figure the same way."""
 
 from __future__ import annotations
 
 import math
 
+BINARY_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 
-def kib(value: float | None) -> str:
-    """Bytes as `12.3 KiB`; tiny magnitudes as `0.0 KiB` (never `-0.0`); '' when missing."""
+
+def byte_size(value: float | None, unit: str = "KiB") -> str:
+    """Bytes in `unit` (`12.3 KiB`, `1.5 MiB`); tiny magnitudes as `0.0` (never `-0.0`); '' when missing."""
     if value is None or not math.isfinite(value):
         return ""
-    shown = value / 1024
-    return f"{shown if abs(shown) >= 0.05 else 0.0:.1f} KiB"
+    shown = value / BINARY_UNITS[unit]
+    return f"{shown if abs(shown) >= 0.05 else 0.0:.1f} {unit}"
+
+
+def kib(value: float | None) -> str:
+    """`byte_size` in KiB: the unit of every per-step memory figure tfreuse shows."""
+    return byte_size(value, "KiB")

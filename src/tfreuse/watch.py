@@ -28,6 +28,7 @@ from typing import Sequence
 
 from tfreuse.probes.census import CreatedVariable
 from tfreuse.probes.tracing import TraceEvent
+from tfreuse.units import byte_size
 
 EXIT_FINDINGS = 3
 EXIT_BAD_INPUT = 2
@@ -96,10 +97,6 @@ def _short(path: str) -> str:
         return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
     except ValueError:
         return path
-
-
-def _mib(value: float) -> str:
-    return f"{value / 2**20:.1f} MiB"
 
 
 def _chain(values: list[str]) -> str:
@@ -201,7 +198,7 @@ def summary(command: str, status: int, events: list[TraceEvent], creations: list
         lines += ["", "memory kept: not read (psutil.heap_info or pymalloc statistics unavailable here)"]
     else:
         lines += ["", f"memory kept (bytes in use: C heap + pymalloc, after a garbage collection): "
-                      f"{_mib(memory_before)} before the script, {_mib(memory_after)} after it "
+                      f"{byte_size(memory_before, 'MiB')} before the script, {byte_size(memory_after, 'MiB')} after it "
                       f"({memory_after - memory_before:+,d} bytes)"]
     findings = trace_findings + variable_findings
     lines += ["", f"findings: {findings}" + ("" if findings else " (nothing re-created)")]

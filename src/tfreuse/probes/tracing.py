@@ -3,6 +3,13 @@
 `experimental_get_tracing_count()` is the size of the function's cache, not a count of traces:
 a first call that creates variables leaves two entries for one logical trace. A Python counter in
 the traced body counts traces exactly, because the body only runs while TensorFlow traces it.
+
+Two mechanisms on purpose. The scenarios' counts come from that counter (`TraceCounter`, also
+inside every `CountedFunction`): public behaviour only, and nothing runs per call, so it can sit
+inside the timer. `TraceLog` (the guard and watch) records every trace in the process with what
+changed, through TensorFlow's private tracing hooks and a stack walk per trace: it would put that
+cost inside the timed steps of every retracing variant and count Keras' and the `shared`
+reference's traces too, so the harness does not count with it.
 """
 
 from __future__ import annotations
@@ -17,23 +24,51 @@ from typing import Any, Callable
 from tfreuse.probes.stack import SourceLine
 
 
+class TraceCounter:
+    """Counts the traces of a body that calls `count()`: every CountedFunction's, and functions a
+    scenario does not compile through the harness.
+
+    Keras makes its own tf.functions for `fit` and `predict`, and some scenarios create a new
+    tf.function every step; neither can be a CountedFunction held by the harness (holding every
+    new function would keep it alive). Their traced body calls `count()`, which counts only while
+    TensorFlow traces (not in eager execution). No cache to read: `cache_size` stays 0.
+    """
+
+    cache_size = 0
+
+    def __init__(self):
+        self.trace_events = 0
+
+    def count(self) -> None:
+        """Count one trace if called while TensorFlow is tracing a graph."""
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            self.trace_events += 1
+
+
 class CountedFunction:
-    """A tf.function whose Python body counts how often TensorFlow traced it."""
+    """A tf.function whose Python body counts how often TensorFlow traced it (with a TraceCounter)."""
 
     def __init__(self, body: Callable, **tf_function_options: Any):
         import tensorflow as tf
 
-        self.trace_events = 0
+        self.counter = TraceCounter()
 
         @functools.wraps(body)
         def traced_body(*args, **kwargs):
-            self.trace_events += 1
+            self.counter.count()
             return body(*args, **kwargs)
 
         self.function = tf.function(traced_body, **tf_function_options)
 
     def __call__(self, *args, **kwargs):
         return self.function(*args, **kwargs)
+
+    @property
+    def trace_events(self) -> int:
+        """Traces of the body so far."""
+        return self.counter.trace_events
 
     @property
     def cache_size(self) -> int:
@@ -64,28 +99,6 @@ class TraceWindow:
         events, cache = self._totals()
         self.trace_events = events - self._start[0]
         self.cache_delta = cache - self._start[1]
-
-
-class TraceCounter:
-    """Counts traces of functions a scenario does not compile through the harness.
-
-    Keras makes its own tf.functions for `fit` and `predict`, and some scenarios create a new
-    tf.function every step; neither can be a CountedFunction held by the harness (holding every
-    new function would keep it alive). Their traced body calls `count()`, which counts only while
-    TensorFlow traces (not in eager execution). No cache to read: `cache_size` stays 0.
-    """
-
-    cache_size = 0
-
-    def __init__(self):
-        self.trace_events = 0
-
-    def count(self) -> None:
-        """Count one trace if called while TensorFlow is tracing a graph."""
-        import tensorflow as tf
-
-        if not tf.executing_eagerly():
-            self.trace_events += 1
 
 
 # --- Every trace in the process, and what changed since the function's previous one -------------

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tfreuse.schema import MIN_STABLE_ROUNDS, UNSTABLE_RSD
+from tfreuse.schema import timing_stability
+from tfreuse.units import kib
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 # Variants that are the fix users are told to apply, besides every `mitigated_<how>`.
@@ -36,14 +37,16 @@ def bootstrap_medians(samples: list, resamples: int = BOOTSTRAP_RESAMPLES,
     Resampling indices into a *sorted* sample list, the median of a resample is the mean of the
     two middle order statistics of its sorted indices. Lists of one length share one draw of
     indices, so the whole bootstrap is a sort and two fancy-indexing lookups per length instead
-    of a median per row and resample. Rows with fewer than 2 samples get NaN.
+    of a median per row and resample. Each length draws from its own stream, seeded by (seed,
+    length), so a row's interval depends on its samples alone, not on which other rows are in the
+    file. Rows with fewer than 2 samples get NaN.
     """
-    rng = np.random.default_rng(seed)
     medians = np.full((len(samples), resamples), np.nan)
     lengths = np.array([len(s) for s in samples])
     for length in sorted(set(lengths[lengths >= 2].tolist())):
         rows = np.flatnonzero(lengths == length)
         ordered = np.sort(np.array([samples[i] for i in rows], dtype=float), axis=1)
+        rng = np.random.default_rng([seed, length])
         picks = np.sort(rng.integers(0, length, (resamples, length)), axis=1)
         lower, upper = picks[:, (length - 1) // 2], picks[:, length // 2]
         medians[rows] = (ordered[:, lower] + ordered[:, upper]) / 2
@@ -115,17 +118,27 @@ def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    return rows[name] if name in rows else pd.Series(np.nan, rows.index, dtype=object)
+
+
 def add_stability(rows: pd.DataFrame) -> pd.DataFrame:
     """`rows` plus `rsd` (stddev / mean), `unstable` (a pyperf-style warning flag) and `shifted`.
 
-    Unstable means a relative standard deviation above 10% or fewer than 5 rounds; shifted, a
-    paired row whose `shared` reference ran more than REFERENCE_SHIFT_LIMIT from `shared`'s own
+    `rsd` and `unstable` are the harness's recorded `timing_rsd` and `timing_unstable`; a row
+    without them (another suite's, a refused variant's, a record older than those fields) gets
+    the same rule (`schema.timing_stability`) applied to pytest-benchmark's statistics. Shifted:
+    a paired row whose `shared` reference ran more than REFERENCE_SHIFT_LIMIT from `shared`'s own
     median (needs `add_ratios` first; False otherwise).
     """
     rows = rows.copy()
     mean = rows["mean"].astype(float)
-    rows["rsd"] = rows["stddev"].astype(float) / mean.where(mean > 0)
-    rows["unstable"] = (rows["rsd"] > UNSTABLE_RSD) | (rows["rounds"].fillna(0) < MIN_STABLE_ROUNDS)
+    rsd, unstable = timing_stability(rows["stddev"].astype(float), mean.where(mean > 0),
+                                     rows["rounds"].fillna(0))
+    recorded_rsd = _column(rows, "timing_rsd").astype(float)
+    recorded_unstable = _column(rows, "timing_unstable")
+    rows["rsd"] = recorded_rsd.where(recorded_rsd.notna(), rsd)
+    rows["unstable"] = recorded_unstable.where(recorded_unstable.notna(), unstable).astype(bool)
     shift = rows["reference_shift"].astype(float) if "reference_shift" in rows else pd.Series(np.nan, rows.index)
     rows["shifted"] = shift.abs() > REFERENCE_SHIFT_LIMIT
     return rows
@@ -182,13 +195,6 @@ _KERAS_MODE = {"eager": "with run_eagerly=True", "function": "in Keras' default 
 _KERAS_MODE_SCENARIOS = ("model_in_loop", "predict_in_loop", "recompile_in_loop")
 
 
-def _bytes(value: float) -> str:
-    for unit, size in (("MB", 1e6), ("KB", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.1f} {unit}"
-    return f"{value:.0f} B"
-
-
 def is_fix(variant: str) -> bool:
     """Whether `variant` is a fix users are told to apply (`mitigated`, `mitigated_<how>`, ...)."""
     return variant in FIX_VARIANTS or variant.startswith("mitigated_")
@@ -203,10 +209,12 @@ def _not_fixed(row: pd.Series) -> bool:
                 or (retained is not None and np.isfinite(retained) and retained < 0.9))
 
 
-def headline(row: pd.Series) -> str:
-    """One sentence with figures for a variant row that has a ratio."""
-    verb = _VERB.get(row["variant"], f"the {row['variant']} variant").format(
-        thing=_THING.get(row["scenario"], "the layer"))
+def headline(row: pd.Series, name_machine: bool = True) -> str:
+    """One sentence with figures for a variant row that has a ratio (the machine named at its end
+    unless `name_machine` is False, for a page that names its one machine once)."""
+    # Only our own wording is a format string: a variant's name may hold braces.
+    verb = (_VERB[row["variant"]].format(thing=_THING.get(row["scenario"], "the layer"))
+            if row["variant"] in _VERB else f"the {row['variant']} variant")
     costs = "still costs" if is_fix(row["variant"]) else "costs"
     modes = _KERAS_MODE if row["scenario"] in _KERAS_MODE_SCENARIOS else _MODE
     text = (f"{verb[0].upper()}{verb[1:]} {modes.get(row['mode'], row['mode'])} {costs} "
@@ -214,38 +222,83 @@ def headline(row: pd.Series) -> str:
     if np.isfinite(row.get("ratio_ci_low", np.nan)):
         text += f" (95% CI {row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})"
     # Bytes in use kept per step, not RSS growth: RSS grows only when the allocator runs out of
-    # free pages, so it read 0.0 KB/step for a retracing step that keeps ~250 KB every step.
+    # free pages, so it read 0.0 KiB/step for a retracing step that keeps ~250 KiB every step.
     kept = row.get("retained_bytes_per_step")
     if kept is not None and np.isfinite(kept) and kept > 1024:
-        text += f" and keeps {_bytes(kept)} of memory per step"
+        text += f" and keeps {kib(kept)} of memory per step"
     traces = row.get("traces_per_step")
     if traces is not None and np.isfinite(traces) and traces > 0:
         text += ", retracing every step" if traces == 1 else f", retracing {traces:.2g} times per step"
     retained = row.get("learning_retained")
     if retained is not None and np.isfinite(retained) and retained < 0.9:
         text += f", keeping {retained:.0%} of the learning"
-    return text + f" ({row['scenario']}, {row['size']}, {row['device']}, on {row['machine']})."
+    where = f", on {row['machine']}" if name_machine else ""
+    return text + f" ({row['scenario']}, {row['size']}, {row['device']}{where})."
 
 
-def headlines(analyzed: pd.DataFrame, per_scenario: int = 1) -> list[str]:
-    """The costliest anti-pattern of each scenario on each machine, in plain words, each
-    followed by the scenario's fixes that did not fix (see `_not_fixed`), costliest first."""
+def _headline_rows(analyzed: pd.DataFrame, per_scenario: int) -> list[tuple[bool, pd.Series]]:
+    """(is a fix, row) of each headline, in the order `headlines` gives them."""
     measured = analyzed[analyzed["ratio"].notna() & (analyzed["variant"] != "shared")]
     fixes = measured["variant"].map(is_fix).astype(bool)
-    sentences = []
+    chosen = []
     for (machine, scenario), group in measured[~fixes].groupby(["machine", "scenario"], sort=True):
         for _, row in group.sort_values("ratio", ascending=False).head(per_scenario).iterrows():
-            sentences.append(headline(row))
+            chosen.append((False, row))
         here = (measured["machine"] == machine) & (measured["scenario"] == scenario)
         scenario_fixes = measured[fixes & here]
         for _, row in scenario_fixes.sort_values("ratio", ascending=False).iterrows():
             if _not_fixed(row):
-                sentences.append(headline(row))
-    return sentences
+                chosen.append((True, row))
+    return chosen
+
+
+def headlines(analyzed: pd.DataFrame, per_scenario: int = 1, name_machine: bool = True) -> list[str]:
+    """The costliest anti-pattern of each scenario on each machine, in plain words, each
+    followed by the scenario's fixes that did not fix (see `_not_fixed`), costliest first."""
+    return [headline(row, name_machine) for _, row in _headline_rows(analyzed, per_scenario)]
+
+
+def headlines_apart(analyzed: pd.DataFrame, per_scenario: int = 1,
+                    name_machine: bool = True) -> tuple[list[str], list[str]]:
+    """`headlines` split in two: the costliest anti-patterns, and the fixes that did not fix."""
+    chosen = _headline_rows(analyzed, per_scenario)
+    return ([headline(row, name_machine) for fix, row in chosen if not fix],
+            [headline(row, name_machine) for fix, row in chosen if fix])
+
+
+def cost_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """A scenario's rows in table order: situation by situation (machine, device, then mode and
+    size in the order they were measured), `shared` first, then its variants costliest first and
+    refusals last."""
+    def rank(column: str) -> pd.Series:
+        seen = {value: i for i, value in enumerate(pd.unique(rows[column].fillna("")))}
+        return rows[column].fillna("").map(seen)
+
+    keys = pd.DataFrame({
+        "machine": rows["machine"].fillna(""), "device": rows["device"].fillna(""),
+        "mode": rank("mode"), "size": rank("size"),
+        "not_shared": rows["variant"] != "shared",
+        "refused": rows["outcome"] == "error",
+        "cost": -rows["ratio"].astype(float).fillna(-np.inf) if "ratio" in rows else 0.0,
+        "variant": rows["variant"],
+    }, index=rows.index)
+    return rows.loc[keys.sort_values(list(keys.columns), kind="stable").index]
+
+
+def constant_columns(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """`table` without the columns that say the same on every row, and what each of those says
+    ('' for a column empty throughout). A one-row table keeps every column that has a value."""
+    constant = {}
+    for column in table.columns:
+        values = table[column].fillna("").astype(str)
+        if (values == "").all() or (len(table) > 1 and values.nunique() == 1):
+            constant[column] = values.iloc[0] if len(values) else ""
+    return table.drop(columns=list(constant)), constant
 
 
 def latest_runs(analyzed: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each machine's most recent run (runs sort by their start time)."""
+    """The rows of each machine's most recent run (runs sort by their start time); `compare.measurement`
+    adds the other processes of that run's commit and profile."""
     latest = analyzed.groupby("machine")["run"].transform("max")
     return analyzed[analyzed["run"] == latest]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,9 @@ import pandas as pd
 from tfreuse.ab import DEFAULT_THRESHOLD
 from tfreuse.probes.memory import retained_tolerance
 from tfreuse.report import intervals
-from tfreuse.report.analyze import SITUATION
+from tfreuse.report.analyze import SITUATION, latest_runs
 from tfreuse.report.load import Loaded, ReportInputError
+from tfreuse.units import kib
 
 SAME_JOB = "same-job A/B"
 ACROSS_RUNS = "across runs"
@@ -50,15 +52,12 @@ class Comparison:
 def measurement(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows of one measurement per machine: the latest run and every run of the same commit and
     profile (the K processes of a repeated run); older runs of other code are left out."""
+    code = ["machine", "commit", "profile"]
     rows = rows.assign(commit=rows["commit"] if "commit" in rows else None,
                        profile=rows["profile"] if "profile" in rows else None)
-    kept = []
-    for _, machine_rows in rows.groupby("machine", sort=True):
-        latest = machine_rows.sort_values("run").iloc[-1]
-        same = ((machine_rows["commit"].fillna("") == (latest["commit"] or ""))
-                & (machine_rows["profile"].fillna("") == (latest["profile"] or "")))
-        kept.append(machine_rows[same])
-    return pd.concat(kept)
+    keys = rows[code].fillna("").astype(str)
+    latest = keys.loc[latest_runs(rows).index].drop_duplicates()
+    return rows[keys.merge(latest, on=code, how="left", indicator=True)["_merge"].eq("both").to_numpy()]
 
 
 def _pairing(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -219,10 +218,12 @@ def _span(low, high, spec: str, scale: float = 1.0) -> str:
     return f" [{low * scale:{spec}}, {high * scale:{spec}}]"
 
 
-def _arrow(base, cand, spec: str, scale: float = 1.0) -> str:
+def _arrow(base, cand, spec: str | Callable[[float], str]) -> str:
+    """`base → cand`, each shown by a format spec or a formatter (e.g. `units.kib`)."""
     if (base is None or pd.isna(base)) and (cand is None or pd.isna(cand)):
         return ""
-    show = lambda v: _maybe(v * scale if v is not None and pd.notna(v) else None, spec)  # noqa: E731
+    formatter = spec if callable(spec) else lambda value: _maybe(value, spec)
+    show = lambda value: formatter(None if value is None or pd.isna(value) else value)  # noqa: E731
     return f"{show(base)} → {show(cand)}"
 
 
@@ -248,7 +249,7 @@ def markdown(comparison: Comparison) -> str:
     intervals_shown = max(comparison.processes) > 1 or comparison.kind == SAME_JOB
     lines = header(comparison)
     lines += ["| benchmark | machine | baseline | candidate | change | ratio to shared | traces/step | "
-              "variables/step | retained/step (KiB) | verdict |",
+              "variables/step | retained/step | verdict |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for r in comparison.table.to_dict("records"):
         base, cand = _ms(r["median_base"]), _ms(r["median_cand"])
@@ -264,5 +265,5 @@ def markdown(comparison: Comparison) -> str:
         lines.append(f"| {r['benchmark']} | {r['machine']} | {base} | {cand} | {change} | {ratio} | "
                      f"{_arrow(r['traces_base'], r['traces_cand'], '.2g')} | "
                      f"{_arrow(r['variables_base'], r['variables_cand'], '.2g')} | "
-                     f"{_arrow(r['retained_base'], r['retained_cand'], '.1f', 1 / 1024)} | {verdict} |")
+                     f"{_arrow(r['retained_base'], r['retained_cand'], kib)} | {verdict} |")
     return "\n".join(lines) + "\n"

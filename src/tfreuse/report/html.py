@@ -1,8 +1,7 @@
-"""One self-contained HTML report (plots embedded as data URIs, every input string escaped)."""
+"""One self-contained HTML report (plots inline as SVG, every input string escaped)."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import math
 from pathlib import Path
@@ -12,7 +11,8 @@ import pandas as pd
 
 from tfreuse.report import plots
 from tfreuse.units import kib
-from tfreuse.report.analyze import REFERENCE_SHIFT_LIMIT, errors, headlines, latest_runs
+from tfreuse.report.analyze import (REFERENCE_SHIFT_LIMIT, constant_columns, cost_order, errors,
+                                    headlines_apart, latest_runs)
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -53,28 +53,29 @@ def _row(row: dict) -> dict:
     return {"cells": cells, "css": css}
 
 
-def _encode(png: bytes | None) -> str | None:
-    return base64.b64encode(png).decode("ascii") if png else None
+def _table(rows: pd.DataFrame) -> dict:
+    """A scenario's table: rows in cost order; columns that say the same on every row are left
+    out and said once above it (`same`), columns empty throughout named once (`unmeasured`)."""
+    rows = cost_order(rows)
+    shaped = [_row(r) for r in rows.to_dict("records")]
+    cells = pd.DataFrame([row["cells"] for row in shaped], columns=list(COLUMNS))
+    kept, constant = constant_columns(cells)
+    return {
+        "columns": [{"name": c, "text": COLUMNS.index(c) < TEXT_COLUMNS} for c in kept.columns],
+        "rows": [{"cells": list(cells_row), "css": row["css"]}
+                 for cells_row, row in zip(kept.itertuples(index=False), shaped)],
+        "same": [f"{name}: {value}" for name, value in constant.items() if value],
+        "unmeasured": [name for name, value in constant.items() if not value],
+    }
 
 
 def _scenario_sections(analyzed: pd.DataFrame) -> list[dict]:
     sections = []
     tfreuse_rows = analyzed[analyzed["tfreuse"]]
     for name, rows in tfreuse_rows.groupby("scenario", sort=True):
-        rows = rows.sort_values(["machine", "device", "mode", "size", "variant"])
-        plot_specs = [
-            (plots.slowdown, "step time relative to shared"),
-            (plots.memory_retained, "memory retained per step"),
-            (plots.traces, "tf.function traces per step"),
-            (plots.distributions, "step-time distributions"),
-        ]
-        figures = []
-        for draw, what in plot_specs:
-            png = _encode(draw(rows, f"{name}: {what}"))
-            if png:
-                figures.append({"png": png, "alt": f"{name}: {what}"})
-        sections.append({"name": name, "rows": [_row(r) for r in rows.to_dict("records")],
-                         "plots": figures})
+        sections.append({"name": name, **_table(rows),
+                         "figure": plots.scenario_figure(rows, name),
+                         "distributions": plots.distributions(rows, f"{name}: step-time distributions")})
     return sections
 
 
@@ -107,19 +108,22 @@ def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     shown = latest_runs(analyzed)  # tables and plots: each machine's latest run; the CSV has all
     generic = shown[~shown["tfreuse"]]
+    machine_labels = sorted(analyzed["machine"].unique())
+    # One machine is named once at the top, not at the end of every sentence.
+    costliest, unfixed = headlines_apart(shown, name_machine=len(machine_labels) > 1)
     return environment.get_template("report.html.j2").render(
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         result_count=len(analyzed),
         file_count=analyzed["source"].nunique(),
-        machine_count=analyzed["machine"].nunique(),
+        machine_labels=machine_labels,
         earlier_results=len(analyzed) - len(shown),
-        headlines=headlines(shown),
+        headlines=costliest,
+        unfixed=unfixed,
         refusals=errors(shown).to_dict("records"),
         warnings=warnings,
-        heatmap=_encode(plots.machine_heatmap(shown)),
+        overview=plots.overview(shown),
+        heatmap=plots.machine_heatmap(shown),
         scenarios=_scenario_sections(shown),
-        columns=COLUMNS,
-        text_columns=TEXT_COLUMNS,
         generic=[{"machine": r.machine, "group": r.group or "", "name": r.name,
                   "median": _number(r.median * 1e3, ".4g"), "rounds": r.rounds}
                  for r in generic.itertuples()],
