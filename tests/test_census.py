@@ -52,3 +52,39 @@ def test_without_sources_nothing_is_recorded_but_the_counts():
     with VariableWindow() as window:
         tf.Variable(1.0)
     assert (window.created, window.creations) == (1, [])
+
+
+def _built_model():
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+
+def test_variables_made_after_clear_session_are_counted():
+    # clear_session() resets TensorFlow's default graph, where creator scopes live.
+    with VariableWindow() as window:
+        for _ in range(3):
+            keras.backend.clear_session()
+            _built_model()  # kernel and bias
+    assert window.created == 6
+
+
+def test_after_the_window_a_new_default_graph_has_no_census_scope_left():
+    from tensorflow.python.framework import ops
+
+    with VariableWindow() as outer:
+        with VariableWindow() as inner:
+            keras.backend.clear_session()
+            _built_model()
+        tf.Variable(1.0)
+    keras.backend.clear_session()
+    after = tf.Variable(1.0)
+    assert (inner.created, outer.created) == (2, 3)
+    assert "reset" not in vars(ops._default_graph_stack)
+    assert ops.get_default_graph()._variable_creator_stack == []
+    assert after.numpy() == 1.0
+
+
+def test_sources_name_variables_made_after_clear_session():
+    with VariableWindow(sources=True) as window:
+        keras.backend.clear_session()
+        keras.layers.Dense(3, name="after_reset")(tf.ones((2, 5)))
+    assert [created.name for created in window.creations] == ["after_reset/kernel", "after_reset/bias"]

@@ -3,6 +3,10 @@
 A variable creator scope sees every tf.Variable made while it is active (Keras 3 weights
 included: each holds one). Weak references tell which are still alive after the window, without
 scanning the whole heap (a gc.get_objects() scan costs ~0.7 s with TensorFlow loaded).
+TensorFlow keeps creator scopes on the default graph, and `keras.backend.clear_session()` replaces
+that graph (`tf.compat.v1.reset_default_graph()`): the window follows such a reset and enters its
+scope again on the new default graph (`follow_default_graph`), so a step that clears the session
+and builds a model still has its variables counted.
 With `sources=True` each creation is also recorded with its name, shape, dtype, owner (a Keras
 layer, optimizer or metric) and the user's lines that made it, for the guard and `tfreuse watch`
 (off for benchmarks, where walking the stack would be inside the timer).
@@ -10,10 +14,12 @@ layer, optimizer or metric) and the user's lines that made it, for the guard and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import sys
 import weakref
+from typing import Callable, Iterator
 
 from tfreuse.probes.stack import SourceLine, user_frames
 
@@ -69,6 +75,47 @@ def describe_creation(variable, frame) -> CreatedVariable:
                            _owner(frame), user_frames(frame))
 
 
+@contextlib.contextmanager
+def follow_default_graph(creator: Callable) -> Iterator[None]:
+    """`tf.variable_creator_scope(creator)` on the default graph, and again on each new default
+    graph that `tf.compat.v1.reset_default_graph()` (so `keras.backend.clear_session()`) makes.
+
+    TensorFlow offers no hook on that reset: the reset of its default-graph stack (a thread-local
+    object, so only this thread's) is wrapped for the block's duration, then put back. Scopes are
+    left in reverse order, each on the graph it was entered on.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import ops
+
+    graph_stack = ops._default_graph_stack  # noqa: SLF001 - the reset clear_session goes through
+    scopes = []
+
+    def enter() -> None:
+        scope = tf.variable_creator_scope(creator)
+        scope.__enter__()
+        scopes.append(scope)
+
+    reset_before = graph_stack.reset  # TensorFlow's, or an enclosing window's wrapper
+    wrapped_before = "reset" in vars(graph_stack)
+
+    def reset_and_follow() -> None:
+        reset_before()
+        enter()
+
+    graph_stack.reset = reset_and_follow
+    enter()
+    try:
+        yield
+    finally:
+        if graph_stack.reset is reset_and_follow:
+            if wrapped_before:
+                graph_stack.reset = reset_before
+            else:
+                del graph_stack.reset
+        for scope in reversed(scopes):
+            scope.__exit__(None, None, None)
+
+
 class VariableWindow:
     """Counts tf.Variables created in a `with` block and those still alive after it."""
 
@@ -87,9 +134,7 @@ class VariableWindow:
         return variable
 
     def __enter__(self) -> "VariableWindow":
-        import tensorflow as tf
-
-        self._scope = tf.variable_creator_scope(self._record)
+        self._scope = follow_default_graph(self._record)
         self._scope.__enter__()
         return self
 
