@@ -51,8 +51,12 @@ def test_readme_is_short():
     assert len((ROOT / "README.md").read_bytes()) <= README_LIMIT
 
 
-def test_the_project_speaks_of_machines_by_label_not_workplace():
-    found = subprocess.run(["git", "grep", "-i", "-l", "workplace", "--", ":!tests/test_docs.py"],
+# Spelt in two parts so that this file does not contain the word it looks for.
+UNLABELLED_MACHINE_WORD = "work" + "place"
+
+
+def test_the_project_speaks_of_machines_by_label_only():
+    found = subprocess.run(["git", "grep", "-i", "-l", UNLABELLED_MACHINE_WORD],
                            cwd=ROOT, capture_output=True, text=True)
     if found.returncode == 128:  # not a git checkout (e.g. an sdist): nothing to look through
         pytest.skip(f"git grep: {found.stderr.strip()}")
