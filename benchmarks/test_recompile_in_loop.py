@@ -20,13 +20,12 @@ Every variant is trained `learning_steps` steps from the same start: `learning_r
 optimizer throws away: at this learning rate a fresh Adam's first step (about `lr * sign(g)` per
 weight) never shrinks, so the loss stops falling where the shared Adam's keeps going.
 
-Mode: only `function`, Keras' default (its train step runs as a tf.function), and
-`Context.compile`'s for the custom loop. Not `eager`: `run_eagerly=True` is Keras' debugging
-setting, and what a new optimizer throws away (`learning_retained`, `optimizer_iterations`,
-variables per step) is the same in both modes by construction (the full run of 2026-11-28 on
-intel-xeon-2c-1ed0cb read the same figures in both); that the cost is the retrace, not `compile`
-itself, shows in function mode too (`mitigated_same_optimizer`: a retrace, no new slots). Not
-`jit`: every retrace would be an XLA compile too.
+Modes: Keras' `run_eagerly=True` (`eager`) and its default (`function`), `Context.compile`'s for
+the custom loop. Both, because they tell the two costs apart: in eager mode there is no trace, so
+what a new optimizer costs is its slots and the learning it throws away (an eager custom loop is
+common); in function mode recompiling also retraces the train step every time
+(`mitigated_same_optimizer`: a retrace, no new slots). Not `jit`: every retrace would be an XLA
+compile too.
 """
 
 import keras
@@ -55,7 +54,7 @@ class RecompileInLoop(Scenario):
     name = "recompile_in_loop"
     variants = ("shared", "recompiled", "mitigated_same_optimizer", "optimizer_per_step",
                 "mitigated_optimizer_once")
-    modes = ("function",)
+    modes = ("eager", "function")
     sizes = {"small": {"rows": 64, "features": 16, "hidden": 32, "outputs": 4}}
     learning_steps = 3
 
