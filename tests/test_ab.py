@@ -1,10 +1,13 @@
 """`tfreuse ab`: the ABBA order, the dependency check, and the command end to end on a toy repository."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tfreuse import ab
@@ -89,6 +92,29 @@ def test_ab_flags_a_retrace_per_step_in_the_working_tree(toy_repo):
     flagged = [line for line in result.stdout.splitlines() if "**more traces**" in line]
     assert len(flagged) == 1 and "test_tiny[shared-function-CPU:0-one]" in flagged[0]
     assert "| 0 → 1 |" in flagged[0]
+
+
+def test_a_terminated_ab_removes_its_base_worktree_and_its_pytest_child(toy_repo):
+    def worktrees():
+        listed = subprocess.run(["git", "worktree", "list"], cwd=toy_repo, capture_output=True, text=True)
+        return listed.stdout.splitlines()
+
+    command = subprocess.Popen([str(TFREUSE), "ab", "--profile", "smoke", "-o", "out", "--base", "HEAD",
+                                "--processes", "2"], cwd=toy_repo, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(worktrees()) < 2 and command.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(worktrees()) == 2, "the base worktree never appeared"
+    pytest_child = None
+    while pytest_child is None and time.monotonic() < deadline:
+        pytest_child = next((child for child in psutil.Process(command.pid).children(recursive=True)
+                             if "pytest" in " ".join(child.cmdline())), None)
+        time.sleep(0.05)
+    command.send_signal(signal.SIGTERM)
+    assert command.wait(timeout=60) == 128 + signal.SIGTERM
+    assert len(worktrees()) == 1  # the base's worktree is gone
+    assert pytest_child is not None and not pytest_child.is_running()
 
 
 def test_ab_names_a_bad_base_and_exits_2(toy_repo):

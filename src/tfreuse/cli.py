@@ -217,9 +217,21 @@ def parser() -> argparse.ArgumentParser:
     return main_parser
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM (a cancelled CI job, `kill`) exit through Python, so `finally` blocks still run:
+    `ab` removes its base worktree and stops its pytest child, atomic writes drop their temporary
+    file. Python's default is to die at once, leaving them behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `tfreuse`; bad input is one line on stderr and exit status 2."""
     args = parser().parse_args(argv)
+    _exit_cleanly_on_sigterm()
     from tfreuse.errors import UserInputError
 
     try:
