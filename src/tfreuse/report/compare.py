@@ -27,7 +27,7 @@ from tfreuse.probes.memory import retained_tolerance
 from tfreuse.report import intervals
 from tfreuse.report.analyze import SITUATION, latest_runs
 from tfreuse.report.load import Loaded, ReportInputError
-from tfreuse.units import kib
+from tfreuse.units import kib, number
 
 SAME_JOB = "same-job A/B"
 ACROSS_RUNS = "across runs"
@@ -208,10 +208,6 @@ def _ms(seconds) -> str:
     return "" if seconds is None or not math.isfinite(seconds) else f"{seconds * 1e3:.3f} ms"
 
 
-def _maybe(value, spec) -> str:
-    return "" if value is None or pd.isna(value) else f"{value:{spec}}"
-
-
 def _span(low, high, spec: str, scale: float = 1.0) -> str:
     if pd.isna(low) or pd.isna(high):
         return ""
@@ -222,7 +218,7 @@ def _arrow(base, cand, spec: str | Callable[[float], str]) -> str:
     """`base → cand`, each shown by a format spec or a formatter (e.g. `units.kib`)."""
     if (base is None or pd.isna(base)) and (cand is None or pd.isna(cand)):
         return ""
-    formatter = spec if callable(spec) else lambda value: _maybe(value, spec)
+    formatter = spec if callable(spec) else lambda value: number(value, spec)
     show = lambda value: formatter(None if value is None or pd.isna(value) else value)  # noqa: E731
     return f"{show(base)} → {show(cand)}"
 
@@ -253,7 +249,7 @@ def markdown(comparison: Comparison) -> str:
               "|---|---|---|---|---|---|---|---|---|---|"]
     for r in comparison.table.to_dict("records"):
         base, cand = _ms(r["median_base"]), _ms(r["median_cand"])
-        change = _maybe(r["change"], "+.1%")
+        change = number(r["change"], "+.1%")
         ratio = _arrow(r["ratio_base"], r["ratio_cand"], ".2f")
         if intervals_shown:
             base += _span(r["median_low_base"], r["median_high_base"], ".3f", 1e3)

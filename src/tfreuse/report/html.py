@@ -10,7 +10,7 @@ import jinja2
 import pandas as pd
 
 from tfreuse.report import plots
-from tfreuse.units import kib
+from tfreuse.units import kib, number
 from tfreuse.report.analyze import (REFERENCE_SHIFT_LIMIT, constant_columns, cost_order, errors,
                                     headlines_apart, latest_runs)
 
@@ -22,12 +22,6 @@ COLUMNS = ("variant", "mode", "size", "device", "machine", "median ms", "ratio",
 TEXT_COLUMNS = 5
 
 
-def _number(value, spec: str = ".3g", suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    return f"{value:{spec}}{suffix}"
-
-
 def _row(row: dict) -> dict:
     per_step = row.get("variables_created_per_step")
     if per_step is None or not math.isfinite(per_step):  # results written before the memory window
@@ -37,18 +31,18 @@ def _row(row: dict) -> dict:
     ci = ""
     if math.isfinite(row.get("ratio_ci_low", math.nan)) and row["variant"] != "shared":
         ci = f"{row['ratio_ci_low']:.2f}–{row['ratio_ci_high']:.2f}"
-    median = "" if row["outcome"] == "error" else _number(row["median"] * 1e3, ".3f")
+    median = "" if row["outcome"] == "error" else number(row["median"] * 1e3, ".3f")
     if row.get("unstable") and median:
         median += " !"
-    ratio = _number(row.get("ratio"), ".2f", "x") if row["outcome"] == "ok" else "refused"
+    ratio = number(row.get("ratio"), ".2f", "x") if row["outcome"] == "ok" else "refused"
     if row.get("shifted") and ratio:
         ratio += " ~"
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median, ratio,
-             ci, _number(row.get("traces_per_step"), ".2g"), kib(row.get("retained_bytes_per_step")),
-             _number(per_step, ".2g"), kib(row.get("allocator_peak_delta_bytes") or math.nan),
+             ci, number(row.get("traces_per_step"), ".2g"), kib(row.get("retained_bytes_per_step")),
+             number(per_step, ".2g"), kib(row.get("allocator_peak_delta_bytes") or math.nan),
              kib(row.get("rss_growth_per_step_bytes")),
-             _number(row.get("learning_retained"), ".0%"), _number(row.get("frozen_weight_drift"), ".3g"),
-             _number(row.get("param_bytes"), ",.0f")]
+             number(row.get("learning_retained"), ".0%"), number(row.get("frozen_weight_drift"), ".3g"),
+             number(row.get("param_bytes"), ",.0f")]
     css = "error" if row["outcome"] == "error" else ("shared" if row["variant"] == "shared" else "")
     return {"cells": cells, "css": css}
 
@@ -125,7 +119,7 @@ def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str
         heatmap=plots.machine_heatmap(shown),
         scenarios=_scenario_sections(shown),
         generic=[{"machine": r.machine, "group": r.group or "", "name": r.name,
-                  "median": _number(r.median * 1e3, ".4g"), "rounds": r.rounds}
+                  "median": number(r.median * 1e3, ".4g"), "rounds": r.rounds}
                  for r in generic.itertuples()],
         machines=_machines(machines),
         shift_limit=f"{REFERENCE_SHIFT_LIMIT:.0%}",
