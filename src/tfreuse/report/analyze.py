@@ -189,6 +189,8 @@ _THING = {
     "layers_in_call": "the sub-layers inside call()",
 }
 _MODE = {"eager": "in eager mode", "function": "inside tf.function", "jit": "under XLA"}
+# A mode's name in a table or figure (the records say `jit` for tf.function(jit_compile=True)).
+MODE_NAMES = {"eager": "eager", "function": "tf.function", "jit": "XLA"}
 # Where the mode is Keras' own setting for fit/predict/train_on_batch (scenarios.keras_models).
 _KERAS_MODE = {"eager": "with run_eagerly=True", "function": "in Keras' default (tf.function) mode",
                "jit": "with jit_compile=True"}

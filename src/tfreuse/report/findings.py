@@ -18,7 +18,7 @@ import pandas as pd
 from tfreuse import schema
 from tfreuse.atomic import atomic_write
 from tfreuse.errors import UserInputError
-from tfreuse.report.analyze import analyze, errors, is_fix
+from tfreuse.report.analyze import MODE_NAMES, analyze, errors, is_fix
 from tfreuse.report.load import STAT_COLUMNS, Loaded, load
 from tfreuse.units import kib, number
 
@@ -30,7 +30,6 @@ SCHEMA_END = "<!-- end of schema table -->"
 # What a trimmed copy of a run keeps: all that `load` reads, so the table made from it is the same.
 KEPT_BENCHMARK_KEYS = ("name", "fullname", "group", "extra_info")
 KEPT_STATS = STAT_COLUMNS + ("data",)
-_MODE_NAMES = {"eager": "eager", "function": "tf.function", "jit": "XLA"}
 
 
 def _figure(value: float) -> str:
@@ -81,7 +80,7 @@ def _refusals(analyzed: pd.DataFrame) -> str:
         return ""
     parts = []
     for (scenario, variant), group in refused.groupby(["scenario", "variant"], sort=True):
-        modes = ", ".join(_MODE_NAMES.get(mode, mode) for mode in dict.fromkeys(group["mode"]))
+        modes = ", ".join(MODE_NAMES.get(mode, mode) for mode in dict.fromkeys(group["mode"]))
         parts.append(f"`{scenario}` {variant} ({modes}: {group['error_type'].iloc[0]})")
     return ("Refused by TensorFlow or Keras, recorded as `outcome: error` (a finding, not a crash): "
             + "; ".join(parts) + ".")
@@ -107,7 +106,7 @@ def table(loaded: Loaded) -> str:
     for _, row in rows.iterrows():
         first = row["role"] == "re-creates"
         cells = [f"**{row['scenario']}**" if first else "", row["variant"] if first else f"fix: {row['variant']}",
-                 _MODE_NAMES.get(row["mode"], row["mode"]), str(row["size"])]
+                 MODE_NAMES.get(row["mode"], row["mode"]), str(row["size"])]
         cells += [str(row["device"])] if device_column else []
         cells += [_ratio(row), number(row.get("traces_per_step"), ".2g"),
                   kib(row.get("retained_bytes_per_step")), number(row.get("learning_retained"), ".0%")]

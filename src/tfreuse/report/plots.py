@@ -22,7 +22,7 @@ from matplotlib.ticker import LogLocator, NullFormatter, NullLocator  # noqa: E4
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tfreuse.report.analyze import is_fix  # noqa: E402
+from tfreuse.report.analyze import MODE_NAMES, is_fix  # noqa: E402
 
 _WIDTH = 9.0
 _OVERVIEW_WIDTH = 7.5
@@ -30,7 +30,6 @@ _FONT = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labe
          "ytick.labelsize": 6.5, "legend.fontsize": 6.5}
 # One colour per mode, the same in every figure; modes beyond these get the default cycle.
 _MODE_COLOURS = {"eager": "#1f77b4", "function": "#e67e22", "jit": "#2ca02c"}
-_MODE_TITLES = {"eager": "eager", "function": "tf.function", "jit": "XLA"}
 _MACHINE_MARKERS = "osD^v<>p"
 # Retained bytes at or under this are drawn at the memory axis' left edge (a log axis has no 0).
 _MEMORY_FLOOR_KIB = 1.0
@@ -191,7 +190,7 @@ def _points(axes, rows: pd.DataFrame, y: dict, x: np.ndarray, colour, sizes, mac
 
 def _legend(figure, modes: list[str], sizes_vary: bool, machines: list[str]) -> None:
     handles = [Line2D([], [], marker="s", linestyle="", color=_colour(m, modes),
-                      label=_MODE_TITLES.get(m, m)) for m in modes]
+                      label=MODE_NAMES.get(m, m)) for m in modes]
     if sizes_vary:
         handles += [Line2D([], [], marker="o", linestyle="", color="#444444", label="larger size"),
                     Line2D([], [], marker="o", linestyle="", color="#444444", markerfacecolor="white",
@@ -254,7 +253,7 @@ def overview(rows: pd.DataFrame) -> str | None:
                 if r == 0:  # column headings at the top of the figure, clear of the first title
                     box = axes.get_position()
                     header = ("retained KiB/step" if mode == "memory"
-                              else f"{_MODE_TITLES.get(mode, mode)} (x shared)")
+                              else f"{MODE_NAMES.get(mode, mode)} (x shared)")
                     figure.text((box.x0 + box.x1) / 2, 1 - 0.06 / figure.get_figheight(), header,
                                 ha="center", va="top", fontweight="bold")
                 for side in ("top", "right"):
