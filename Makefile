@@ -12,8 +12,6 @@ NODE_STAMP := tests/node/node_modules/.tfreuse-installed
 PROFILE ?= full
 # Lets TensorFlow report allocator figures on CPU as well; recorded in every run's machine_info.
 TF_CPU_ALLOCATOR_USE_BFC ?= 1
-RUN_ID := $(shell date -u +%Y%m%dT%H%M%SZ)
-RESULTS := reports/runs/$(RUN_ID).json
 RUNS ?= reports/runs
 REPORT_DIR ?= reports
 BASELINE ?= baseline
@@ -21,10 +19,13 @@ CANDIDATE ?= reports/runs
 COMPARE_MD ?= reports/compare.md
 BASE ?= main
 PROCESSES ?= 3
+# `make bench`: fresh pytest processes, one after the other, each pinned to one core (PIN=0: not).
+BENCH_PROCESSES ?= 4
+PIN ?= 1
 AB_PROFILE ?= quick
 AB_MD ?= reports/ab.md
 
-FINDINGS_RUN ?= docs/findings-run.json
+FINDINGS_RUN ?= docs/findings-run
 
 .PHONY: install test bench selfcheck report findings compare ab machine-label clean
 
@@ -45,14 +46,12 @@ install: $(STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests benchmarks --profile smoke --benchmark-disable -q -rs
 
-# The report is written even when a benchmark failed; the exit status is still pytest's.
+# K fresh processes of the whole suite, then the report of the measurement (written even when a
+# benchmark failed; the exit status is still pytest's).
 bench: $(STAMP)
-	mkdir -p reports/runs
-	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m pytest benchmarks \
-		--profile $(PROFILE) --benchmark-json $(RESULTS) --benchmark-sort name; \
-	status=$$?; \
-	if [ -s $(RESULTS) ]; then $(PY) -m tfreuse.cli report $(RESULTS) -o reports || status=$$?; fi; \
-	exit $$status
+	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse.cli bench benchmarks \
+		--processes $(BENCH_PROCESSES) --profile $(PROFILE) -o $(RUNS) --report $(REPORT_DIR) \
+		$(if $(filter 0,$(PIN)),--no-pin)
 
 # The suite's own figures against their targets (about 12 minutes: two quick runs, two full ones).
 selfcheck: $(STAMP)
@@ -62,8 +61,9 @@ selfcheck: $(STAMP)
 report: $(STAMP)
 	$(PY) -m tfreuse.cli report $(RUNS) -o $(REPORT_DIR)
 
-# The README's findings table, from the run kept in FINDINGS_RUN; `make findings RESULTS=<run>.json`
-# first keeps a trimmed copy of that run there (the table's source, which a test checks it against).
+# The README's findings table, from the measurement kept in FINDINGS_RUN (its processes' JSON);
+# `make findings RESULTS=reports/runs/<UTC time>` first keeps a trimmed copy of that `make bench`
+# measurement there (the table's source, which a test checks it against).
 # The schema's table in docs/methodology.md is refreshed too.
 findings: $(STAMP)
 ifeq ($(origin RESULTS),command line)

@@ -1,17 +1,15 @@
-"""Does a profile setting narrow the process-level intervals? Runs and measures it (issue 15).
+"""Does a profile setting narrow the process-level intervals? Runs and measures it.
 
     flock /tmp/tfreuse-bench.lock .venv/bin/python scripts/profile_setting_ab.py run \\
         --profile quick --setting paired_shared --processes 8 -o reports/setting-ab \\
         benchmarks/test_shared_layer.py benchmarks/test_attention.py
     .venv/bin/python scripts/profile_setting_ab.py widths reports/setting-ab
 
-Against rounds fixed in advance (what pytest-benchmark's one `pedantic` call per test supports):
-`--setting precision --off-min-rounds 105` runs the "off" side with no precision target and at
-least 105 rounds a case (about what the target ran in the full profile), so the early stop is
-judged against the same number of rounds decided before the timed call, not against fewer.
+`--off-min-rounds N` also gives the "off" side at least N rounds a case, to judge a setting
+against as many rounds spent another way.
 
 `run` starts 2K fresh pytest processes, alternating the profile as it is ("on") and with the
-setting switched off ("off": False, or None for `precision`); `widths` prints, for each
+setting switched off (False); `widths` prints, for each
 benchmark's ratio to `shared`, the half-width of its hierarchical interval (processes, then
 rounds: `tfreuse.report.intervals`) with the setting on and off, and the spread between processes.
 """
@@ -34,7 +32,7 @@ import pytest
 import tfreuse.profiles as profiles
 profile, setting, value, off_min_rounds, output, *targets = sys.argv[1:]
 if value == "off":
-    off = {setting: None if setting == "precision" else False}
+    off = {setting: False}
     if int(off_min_rounds):
         chosen = profiles.PROFILES[profile]
         off.update(min_rounds=int(off_min_rounds), rounds=max(chosen.rounds, int(off_min_rounds)))
@@ -61,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 def widths(args: argparse.Namespace) -> int:
     """Half-widths of the ratio intervals with the setting on and off."""
     from tfreuse.report import intervals
-    from tfreuse.report.compare import _ratio_rounds
+    from tfreuse.report.analyze import ratio_rounds as _ratio_rounds
     from tfreuse.report.load import load
 
     records = []

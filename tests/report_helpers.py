@@ -70,3 +70,28 @@ def many_scenario_run(folder: Path, name: str = "many.json", scenarios=FULL_RUN_
     path = folder / name
     path.write_text(json.dumps(data))
     return path
+
+
+def measured_processes(folder: Path, slowdowns=(1.0, 1.3, 0.9), identity="20261206T000000Z") -> list[Path]:
+    """Machine A's run as the processes of one measurement, each variant `slowdown` times slower
+    than in the fixture, so the processes' ratios differ."""
+    paths = []
+    for process, slowdown in enumerate(slowdowns, start=1):
+        data = json.loads(MACHINE_A.read_text())
+        data["datetime"] = f"2026-12-06T00:0{process}:00"
+        data["machine_info"]["tfreuse"]["measurement"] = {"id": identity, "process": process,
+                                                         "processes": len(slowdowns)}
+        data["machine_info"]["tfreuse"]["conditions"] = {"cpu_affinity": [1]}
+        for entry in data["benchmarks"]:
+            if process > 1:  # timing-only, as `tfreuse bench` runs every process after the first
+                entry["extra_info"].update(retained_bytes_per_step=None, memory_window_steps=0)
+            # Each process's `shared` rounds a little slower than the last one's: a ratio must be
+            # taken against the `shared` rounds of its own process.
+            scale = 1 + process / 100 if entry["extra_info"]["variant"] == "shared" else slowdown
+            entry["stats"]["data"] = [x * scale for x in entry["stats"]["data"]]
+            for key in ("min", "max", "mean", "median", "stddev", "iqr"):
+                entry["stats"][key] *= scale
+        path = folder / f"process-{process:02d}.json"
+        path.write_text(json.dumps(data))
+        paths.append(path)
+    return paths

@@ -4,6 +4,7 @@ from a folder outside the repository (smoke profile, so nothing here is a timing
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -101,6 +102,7 @@ def test_measure_prints_the_table_and_its_json_becomes_a_named_report(outside, t
     mode = extra[-1]
     for variant in VARIANTS:
         assert f"{variant:<15} {mode:<9} CPU:0" in printed
+    assert "interval: within-process interval (the spread of one process's rounds" in printed
     rows = _report_rows(outside, output)
     assert set(rows["scenario"]) == {scenario}
     assert set(rows["variant"]) == VARIANTS and set(rows["outcome"]) == {"ok"}
@@ -144,3 +146,42 @@ def test_a_layer_that_cannot_be_redrawn_has_the_reason_in_its_row(outside, user_
     assert re.fullmatch(r"cannot re-draw weight 'from_a_value(_\d+)?/offset': it is not made from an "
                         r"initializer \(a value given directly\?\)", mine.loc["reinitialized", "error_message"])
     assert set(mine.drop(index="reinitialized")["outcome"]) == {"ok"}
+
+
+def test_a_single_process_run_names_its_intervals_within_one_process(outside, user_run):
+    printed = _run(outside, TFREUSE, "report", "out.json", "-o", outside / "single").stdout
+    assert "intervals: within-process intervals, the spread of one process's rounds only" in printed
+    header = (outside / "single" / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"ratio_within_process_low", "ratio_within_process_high"} <= set(header)
+    assert "ratio_ci_low" not in header
+    rows = pd.read_csv(outside / "single" / "results.csv")
+    assert rows["ratio_interval95_over_processes_low"].isna().all()
+    assert rows.loc[rows["variant"] != "shared", "ratio_within_process_low"].notna().any()
+    page = (outside / "single" / "index.html").read_text()
+    assert "within-process interval" in page and "95% CI" not in page
+
+
+def test_bench_measures_a_users_tests_in_fresh_processes_and_reports_intervals_over_them(outside):
+    printed = _run(outside, TFREUSE, "bench", "test_my_layers.py", "--processes", "2", "--profile", "smoke",
+                   "-k", "named and function", "-o", "measured", "--report", "measured-report").stdout
+    assert "tfreuse bench: process 1/2 (default order" in printed
+    assert "tfreuse bench: process 2/2 (reversed order" in printed
+    (folder,) = (outside / "measured").iterdir()
+    infos = [json.loads((folder / f"process-0{k}.json").read_text())["machine_info"]["tfreuse"] for k in (1, 2)]
+    assert [info["measurement"] for info in infos] == [
+        {"id": folder.name, "process": k, "processes": 2} for k in (1, 2)]
+    if hasattr(os, "sched_setaffinity"):
+        assert all(len(info["conditions"]["cpu_affinity"]) == 1 for info in infos)
+    rows = pd.read_csv(outside / "measured-report" / "results.csv")
+    assert set(rows["processes"]) == {2} and set(rows["scenario"]) == {"my dense"}
+    assert rows.loc[rows["variant"] != "shared", "ratio_interval95_over_processes_low"].notna().all()
+    assert "95% interval over 2 processes" in (outside / "measured-report" / "index.html").read_text()
+
+
+def test_measure_in_processes_writes_a_folder_and_prints_intervals_over_them(outside):
+    result = _run(outside, TFREUSE, "measure", "keras.layers:Dense(4)", "--input-shape", "2,8", "--profile",
+                  "smoke", "--modes", "function", "--processes", "2", "-o", "dense-processes")
+    assert sorted(p.name for p in (outside / "dense-processes").glob("*.json")) == [
+        "process-01.json", "process-02.json"]
+    assert "interval: 95% interval over 2 processes" in result.stdout
+    assert "tfreuse measure: process 2/2 (reversed order" in result.stderr

@@ -17,7 +17,7 @@ from tfreuse.report.load import load
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-KEPT_RUN = ROOT / "docs" / "findings-run.json"
+KEPT_RUN = ROOT / "docs" / "findings-run"  # the processes of one `make bench` measurement
 OTHER_MACHINE = ROOT / "tests" / "fixtures" / "tfreuse_machine_a.json"
 TFREUSE = Path(sys.executable).with_name("tfreuse")  # the console script installed beside python
 
@@ -37,7 +37,7 @@ def test_readme_table_is_the_one_generated_from_the_kept_run(kept_block):
 
 
 def test_the_table_names_the_machine_and_tensorflow_version(kept_block):
-    info = json.loads(KEPT_RUN.read_text())["machine_info"]["tfreuse"]
+    info = json.loads((KEPT_RUN / "process-01.json").read_text())["machine_info"]["tfreuse"]
     assert f"`{info['label']}`" in kept_block.splitlines()[0]
     assert f"TensorFlow {info['tensorflow']}" in kept_block.splitlines()[0]
 
@@ -87,22 +87,32 @@ def _tfreuse(folder: Path, *arguments) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def test_findings_writes_the_table_into_a_readme_and_keeps_a_trimmed_run(tmp_path, kept_block):
-    run = tmp_path / "run.json"
-    shutil.copy(KEPT_RUN, run)
+def test_findings_writes_the_table_into_a_readme_and_keeps_a_trimmed_measurement(tmp_path, kept_block):
+    run = tmp_path / "measurement"
+    shutil.copytree(KEPT_RUN, run)
     readme = tmp_path / "README.md"
     readme.write_text(f"# A project\n\n{BEGIN}\nstale\n{END}\n\nMore text.\n")
-    result = _tfreuse(tmp_path, run, "--readme", readme, "--keep", tmp_path / "docs" / "kept.json")
+    kept_folder = tmp_path / "docs" / "kept"
+    result = _tfreuse(tmp_path, run, "--readme", readme, "--keep", kept_folder)
     assert result.returncode == 0, result.stderr
     assert readme.read_text() == f"# A project\n\n{BEGIN}\n{kept_block}{END}\n\nMore text.\n"
-    kept = json.loads((tmp_path / "docs" / "kept.json").read_text())
-    assert "node" not in kept["machine_info"]
-    assert all(bench["stats"]["data"] and set(bench) == {"name", "fullname", "group", "extra_info", "stats"}
-               for bench in kept["benchmarks"])
+    assert sorted(p.name for p in kept_folder.iterdir()) == sorted(p.name for p in run.glob("*.json"))
+    for path in kept_folder.iterdir():
+        kept = json.loads(path.read_text())
+        assert "node" not in kept["machine_info"]
+        assert all(bench["stats"]["data"] and set(bench) == {"name", "fullname", "group", "extra_info", "stats"}
+                   for bench in kept["benchmarks"])
     # From the trimmed copy, the same README again.
     before = readme.read_text()
-    assert _tfreuse(tmp_path, tmp_path / "docs" / "kept.json", "--readme", readme).returncode == 0
+    assert _tfreuse(tmp_path, kept_folder, "--readme", readme).returncode == 0
     assert readme.read_text() == before
+
+
+def test_findings_keeps_a_trimmed_copy_of_a_one_process_run_as_a_file(tmp_path):
+    result = _tfreuse(tmp_path, OTHER_MACHINE, "--keep", tmp_path / "kept.json")
+    assert result.returncode == 0, result.stderr
+    assert "[within-process interval]" in result.stdout
+    assert _tfreuse(tmp_path, tmp_path / "kept.json").stdout == result.stdout
 
 
 def test_findings_without_a_readme_prints_the_table(tmp_path, kept_block):
@@ -123,23 +133,27 @@ def test_a_readme_without_markers_is_one_line_and_left_as_it_was(tmp_path):
 def test_results_of_two_runs_are_refused(tmp_path):
     folder = tmp_path / "runs"
     folder.mkdir()
-    shutil.copy(KEPT_RUN, folder / "a.json")
+    shutil.copy(KEPT_RUN / "process-01.json", folder / "a.json")
     shutil.copy(OTHER_MACHINE, folder / "b.json")
     result = _tfreuse(tmp_path, folder)
     assert result.returncode == 2
-    assert result.stderr.startswith("tfreuse findings: error: findings are made from one run of one "
-                                    "machine; the results hold 2 tfreuse run(s)")
+    assert result.stderr.startswith("tfreuse findings: error: findings are made from one measurement of "
+                                    "one machine; the results hold 2 (")
     assert len(result.stderr.splitlines()) == 1
 
 
-def test_keeping_over_the_results_file_is_refused(tmp_path):
+def test_keeping_over_the_results_is_refused(tmp_path):
     run = tmp_path / "run.json"
-    shutil.copy(KEPT_RUN, run)
+    shutil.copy(OTHER_MACHINE, run)
     result = _tfreuse(tmp_path, run, "--keep", run)
     assert result.returncode == 2
-    assert result.stderr == (f"tfreuse findings: error: {run}: is the results file itself; "
+    assert result.stderr == (f"tfreuse findings: error: {run}: is the results themselves; "
                              "inputs are never overwritten\n")
-    assert run.read_bytes() == KEPT_RUN.read_bytes()
+    assert run.read_bytes() == OTHER_MACHINE.read_bytes()
+    measurement = tmp_path / "measurement"
+    shutil.copytree(KEPT_RUN, measurement)
+    result = _tfreuse(tmp_path, measurement, "--keep", measurement / "process-01.json")
+    assert result.returncode == 2 and "inputs are never overwritten" in result.stderr
 
 
 def test_findings_refreshes_the_schema_table_between_its_markers(tmp_path):

@@ -37,10 +37,10 @@ class Toy(Scenario):
         return lambda: double(tf.ones(1), next(counter))  # a new Python scalar: a new trace
 
 
-def _run(variant, mode, scenario=None):
+def _run(variant, mode, scenario=None, profile=PROFILE):
     bench = FakeBenchmark()
     case = Case("toy", variant, mode, "CPU:0", "tiny")
-    return bench, run_case(bench, scenario or Toy(), case, PROFILE)
+    return bench, run_case(bench, scenario or Toy(), case, profile)
 
 
 class SlowFirstStep(Toy):
@@ -194,50 +194,28 @@ def test_the_shared_case_lends_its_step_to_the_variants_of_its_situation():
     assert Counting.built == 2
 
 
-PRECISE_PROFILE = Profile("test", rounds=50, min_rounds=5, warmup_steps=2, phase_seconds=1e-9,
-                          precision=0.05, cap_seconds=60)
+PLANNED_PROFILE = Profile("test", rounds=50, min_rounds=5, warmup_steps=2, phase_seconds=1e-9)
 
 
-def _run_precise(durations, disabled=False):
-    bench = FakeBenchmark(durations)
-    bench.disabled = disabled
-    record = run_case(bench, Toy(), Case("toy", "shared", "function", "CPU:0", "tiny"), PRECISE_PROFILE)
-    return bench, record
-
-
-def test_steady_rounds_stop_at_the_planned_rounds():
-    bench, record = _run_precise([1e-3] * 100)
-    assert len(bench.stats.stats.data) == record["measured_steps"] == PRECISE_PROFILE.min_rounds
-    assert (record["rounds_stop"], record["precision_target"]) == ("planned", 0.05)
-    assert bench.has_error is False  # the stop is not a failure: pytest-benchmark keeps the row
-
-
-def test_noisy_rounds_go_on_to_the_cap_and_say_so():
-    noisy = iter(np.random.default_rng(0).lognormal(-7, 0.5, 1000))
-    bench, record = _run_precise(noisy)
-    assert len(bench.stats.stats.data) == record["measured_steps"] == PRECISE_PROFILE.rounds
-    assert record["rounds_stop"] == "capped"
-
-
-def test_rounds_go_on_until_the_median_is_precise():
-    # Ten wild rounds, then steady ones: the interval narrows once enough steady rounds came.
-    wild = list(np.random.default_rng(0).lognormal(-7, 1.0, 10))
-    bench, record = _run_precise(wild + [1e-3] * 100)
-    assert PRECISE_PROFILE.min_rounds < record["measured_steps"] < PRECISE_PROFILE.rounds
-    assert record["rounds_stop"] == "precise"
+def test_the_planned_rounds_run_whatever_the_timings():
+    noisy = iter(np.random.default_rng(0).lognormal(-7, 1.0, 1000))
+    bench = FakeBenchmark(noisy)
+    record = run_case(bench, Toy(), Case("toy", "shared", "function", "CPU:0", "tiny"), PLANNED_PROFILE)
+    assert len(bench.stats.stats.data) == record["measured_steps"] == PLANNED_PROFILE.min_rounds
 
 
 def test_without_timing_the_planned_rounds_run():
-    bench, record = _run_precise(None, disabled=True)
-    assert record["measured_steps"] == PRECISE_PROFILE.min_rounds
-    assert (record["rounds_stop"], record["precision_target"]) == ("planned", None)
+    bench = FakeBenchmark(None)
+    bench.disabled = True
+    record = run_case(bench, Toy(), Case("toy", "shared", "function", "CPU:0", "tiny"), PLANNED_PROFILE)
+    assert record["measured_steps"] == PLANNED_PROFILE.min_rounds
 
 
-def test_a_paired_case_keeps_one_reference_per_round_whenever_it_stops():
+def test_a_paired_case_keeps_one_reference_per_round():
     bench = FakeBenchmark(np.random.default_rng(0).lognormal(-7, 0.5, 1000))
-    record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PRECISE_PROFILE)
+    record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PLANNED_PROFILE)
     assert len(record["shared_samples_s"]) == len(bench.stats.stats.data) == record["measured_steps"]
-    assert PRECISE_PROFILE.min_rounds <= record["measured_steps"] <= PRECISE_PROFILE.rounds
+    assert record["measured_steps"] == PLANNED_PROFILE.min_rounds
 
 
 def test_memory_window_counts_per_step_whatever_the_timed_rounds():
@@ -303,6 +281,23 @@ def test_learning_runs_with_op_determinism_and_timed_steps_without():
     assert scenario.determinism_seen == [False] * timed + [True] * Learner.learning_steps
     assert record["learning_deterministic_ops"] is True
     assert not tf_config.is_op_determinism_enabled()
+    schema.validate(record)
+
+
+def test_a_timing_only_process_times_and_counts_but_runs_no_memory_window_or_learning():
+    from dataclasses import replace
+
+    from tfreuse.harness import TIMING_ONLY
+
+    scenario = Learner()
+    timing_only = replace(PROFILE, timing_only=True)
+    record = run_case(FakeBenchmark(), scenario, Case("learner", "shared", "eager", "CPU:0", "tiny"), timing_only)
+    assert len(scenario.determinism_seen) == 1 + PROFILE.warmup_steps + PROFILE.rounds  # no window, no learning
+    assert record["measured_steps"] == PROFILE.rounds and record["memory_window_steps"] == 0
+    assert record["retained_bytes_per_step"] is None and record["retained_unavailable"] == TIMING_ONLY
+    assert "learning_retained" not in record
+    _, retracing = _run("retracing", "function", profile=timing_only)
+    assert retracing["traces_per_step"] == 1.0  # counted in the timed rounds all the same
     schema.validate(record)
 
 

@@ -33,7 +33,9 @@ def test_report_writes_html_csv_and_summary(two_machine_report):
 def test_csv_is_tidy_with_every_figure(two_machine_report):
     table = pd.read_csv(two_machine_report / "results.csv")
     assert len(table) == 16 * 2 + 1
-    expected = (set(FIGURE_COLUMNS) - set(SAMPLE_COLUMNS)) | {"machine", "run", "ratio", "ratio_ci_low", "ratio_ci_high"}
+    expected = (set(FIGURE_COLUMNS) - set(SAMPLE_COLUMNS)) | {
+        "machine", "run", "ratio", "processes", "ratio_within_process_low", "ratio_within_process_high",
+        "ratio_interval95_over_processes_low", "ratio_interval95_over_processes_high"}
     assert expected <= set(table.columns)
     assert not set(SAMPLE_COLUMNS) & set(table.columns)
 
@@ -120,8 +122,8 @@ def test_step_time_distributions_are_folded_away(two_machine_report):
 def test_a_full_runs_page_stays_under_500_kb(tmp_path, run):
     if run == "shaped like a full run":  # 13 scenarios, 208 results, 20 to 300 rounds each
         path = many_scenario_run(tmp_path)
-    else:  # the full run the README's findings come from (200 results, its raw timings kept)
-        path = ROOT / "docs" / "findings-run.json"
+    else:  # the measurement the README's findings come from (its processes, raw timings kept)
+        path = ROOT / "docs" / "findings-run"
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
     html = (tmp_path / "report" / "index.html").read_text()
     assert html.count('<section id="scenario-') >= 13

@@ -120,20 +120,38 @@ def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp
     (suite / "test_toy.py").write_text(TOY_BENCHMARK)
     for command in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "toy"]):  # A/A runs need a commit
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *command], cwd=suite.parent, check=True)
-    status = selfcheck.run(suite, tmp_path / "out", aa_runs=1, processes=1, quick_profile="smoke")
+    status = selfcheck.run(suite, tmp_path / "out", aa_runs=1, processes=1, quick_profile="smoke",
+                           bench_profile="smoke", bench_processes=2)
     (folder,) = (tmp_path / "out").iterdir()
     assert sorted(p.name for p in folder.iterdir()) == [
-        "aa-1", "quick-default.json", "quick-reversed.json", "selfcheck.md"]
+        "aa-1", "bench-1", "bench-2", "quick-default.json", "quick-reversed.json", "selfcheck.md"]
     (aa,) = (folder / "aa-1").iterdir()
     assert sorted(p.name for p in (aa / "base").glob("*.json")) == ["process-01.json"]
+    for measurement in ("bench-1", "bench-2"):
+        assert sorted(p.name for p in (folder / measurement).glob("*.json")) == ["process-01.json", "process-02.json"]
     reversed_run = json.loads((folder / "quick-reversed.json").read_text())
     assert reversed_run["machine_info"]["tfreuse"]["conditions"]["order"] == "reversed"
     printed = capsys.readouterr().out
     assert "quick profile wall time" in printed and "A/A false alarms" in printed
+    assert "two measurements' agreement: disjoint intervals" in printed
     assert re.search(r"order independence: traces and variables per step \(default vs reversed\) +ok", printed)
     # Smoke-length runs may miss targets; the exit status says whether any check was missed.
     missed = "| missed |" in (folder / "selfcheck.md").read_text()
     assert status == (1 if missed else 0)
+
+
+def test_two_measurements_are_held_against_each_other_and_their_budget(tmp_path):
+    from tests.report_helpers import measured_processes
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    measured_processes(tmp_path / "a")
+    measured_processes(tmp_path / "b", slowdowns=(1.0, 1.25, 0.95))
+    checks, tables = selfcheck.agreement_checks(tmp_path / "a", tmp_path / "b", [300.0, 700.0])
+    names = {check.name.split(": ")[-1]: check for check in checks}
+    assert names["disjoint intervals"].passed and names["disjoint intervals"].measured.startswith("0 of ")
+    assert not checks[-1].passed and checks[-1].measured == "300 s and 700 s"  # over 600 s
+    assert len(tables["agreement"]) == tables["agreement"]["covered_by_first"].size > 0
 
 
 def test_live_variables_agree_by_count_or_by_count_per_step(tmp_path):

@@ -1,4 +1,4 @@
-"""The `tfreuse` command: `report`, `findings`, `compare`, `ab`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
+"""The `tfreuse` command: `bench`, `report`, `findings`, `compare`, `ab`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from tfreuse.errors import UserInputError
 
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
@@ -21,6 +23,63 @@ def _report(args: argparse.Namespace) -> int:
     written = write_report(loaded, args.output)
     print(f"{len(loaded.rows)} results from {len(loaded.machines)} machine(s) -> "
           + ", ".join(str(path) for path in written.values()))
+    print(_intervals_said(loaded))
+    return 0
+
+
+def _intervals_said(loaded) -> str:
+    """One line on what the report's ratio intervals cover."""
+    from tfreuse.report.analyze import interval_label, latest_runs, merge_processes
+
+    rows = loaded.rows[loaded.rows["tfreuse"].astype(bool)]
+    if rows.empty:
+        return "intervals: none (no tfreuse results)"
+    label = interval_label(latest_runs(merge_processes(rows))["processes"])
+    if label == "within-process interval":
+        return (f"intervals: {label}s, the spread of one process's rounds only; `tfreuse bench` "
+                "(`make bench`) measures in several fresh processes for 95% intervals over them")
+    return f"intervals: {label}"
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from tfreuse import bench
+    from tfreuse.report.load import load
+    from tfreuse.report.output import write_report
+
+    folder, runs = bench.run(args.benchmarks, args.output, processes=args.processes, profile=args.profile,
+                             pin=not args.no_pin, keyword=args.keyword)
+    written = [run.json_path for run in runs if run.json_path.exists() and run.json_path.stat().st_size]
+    status = next((run.status for run in runs if run.status != 0), 0)
+    seconds = sum(run.seconds for run in runs)
+    print(f"tfreuse bench: {len(runs)} process(es) in {seconds / 60:.1f} min; results: {folder}")
+    if not written:
+        raise UserInputError(f"no process wrote results; see the logs in {folder}")
+    if args.report:
+        loaded = load(written)
+        for warning in loaded.warnings:
+            print(f"tfreuse bench: warning: {warning}", file=sys.stderr)
+        report = write_report(loaded, args.report)
+        print("report: " + ", ".join(str(path) for path in report.values()))
+    return status
+
+
+def _agreement(args: argparse.Namespace) -> int:
+    from tfreuse.report.agreement import agreement
+    from tfreuse.report.analyze import analyze
+    from tfreuse.report.load import load
+
+    measured = []
+    for path in (args.first, args.second):
+        loaded = load([path])
+        analyzed = analyze(loaded.rows)
+        if analyzed[["machine", "measurement"]].drop_duplicates().shape[0] != 1:
+            raise UserInputError(f"{path}: holds several measurements; name one run's JSON or one "
+                                 "`tfreuse bench` folder")
+        measured.append(analyzed)
+    result = agreement(*measured)
+    if not result.rows:
+        raise UserInputError(f"{args.first} and {args.second} have no ratio row in common")
+    print("\n".join(result.lines()))
     return 0
 
 
@@ -88,8 +147,11 @@ def _measure(args: argparse.Namespace) -> int:
     shape = measure.parse_shape(args.input_shape)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     output = args.output or Path(f"tfreuse-measure-{stamp}.json")
+    if args.output is None and args.processes > 1:
+        output = Path(f"tfreuse-measure-{stamp}")
     status = measure.run(args.target, shape, output, train=args.train, modes=args.modes,
-                         devices=args.devices, profile=args.profile)
+                         devices=args.devices, profile=args.profile, processes=args.processes,
+                         pin=not args.no_pin)
     if output.exists():
         print(measure.table(output))
         print(f"results: {output} (tfreuse report {output} -o DIR turns it into a report)")
@@ -114,7 +176,7 @@ def _selfcheck(args: argparse.Namespace) -> int:
     from tfreuse import selfcheck
 
     return selfcheck.run(args.benchmarks, args.output, aa_runs=args.aa_runs, processes=args.processes,
-                         quick_profile=args.quick_profile)
+                         quick_profile=args.quick_profile, measurements=0 if args.no_measurements else 2)
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -135,6 +197,32 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", default="reports", type=Path,
                         help="folder for index.html, results.csv, summary.md (default: reports)")
     report.set_defaults(run=_report)
+
+    from tfreuse.bench import DEFAULT_PROCESSES as BENCH_PROCESSES
+
+    benching = commands.add_parser(
+        "bench", help="run the benchmarks in K fresh processes, one after the other, for intervals over processes")
+    benching.add_argument("benchmarks", nargs="*", default=["benchmarks"],
+                          help="benchmark files or folders (default: benchmarks)")
+    benching.add_argument("--processes", type=int, default=BENCH_PROCESSES, metavar="K",
+                          help=f"fresh pytest processes (default: {BENCH_PROCESSES}; 1 gives intervals "
+                               "within one process only)")
+    benching.add_argument("--profile", help="smoke, quick or full (default: $TFREUSE_PROFILE, else full)")
+    benching.add_argument("--no-pin", action="store_true",
+                          help="let each process run on any core (default: pinned to one core, recorded)")
+    benching.add_argument("-k", dest="keyword", help="only the benchmarks matching this pytest -k expression")
+    benching.add_argument("-o", "--output", type=Path, default=Path("reports/runs"),
+                          help="folder for a new <UTC time>/ folder of the processes' JSON and logs "
+                               "(default: reports/runs)")
+    benching.add_argument("--report", type=Path, metavar="DIR",
+                          help="also write the report of this measurement into DIR")
+    benching.set_defaults(run=_bench)
+
+    agreeing = commands.add_parser(
+        "agreement", help="how often each of two measurements' ratio intervals holds the other's ratio")
+    agreeing.add_argument("first", type=Path, help="one measurement: a run's JSON or a `tfreuse bench` folder")
+    agreeing.add_argument("second", type=Path, help="another measurement of the same code")
+    agreeing.set_defaults(run=_agreement)
 
     finding = commands.add_parser(
         "findings", help="the findings table (each scenario's costliest re-creation and its fixes) of one run")
@@ -184,8 +272,14 @@ def parser() -> argparse.ArgumentParser:
     measuring.add_argument("--modes", help="eager, function and/or jit (default: eager,function)")
     measuring.add_argument("--devices", help="all (default), cpu, gpu or names such as CPU:0,GPU:0")
     measuring.add_argument("--profile", help="smoke, quick or full (default: $TFREUSE_PROFILE or full)")
+    measuring.add_argument("--processes", type=int, default=1, metavar="K",
+                           help="fresh processes to measure in (default: 1, whose intervals cover that one "
+                                "process only; 3 or more give 95%% intervals over processes)")
+    measuring.add_argument("--no-pin", action="store_true",
+                           help="with --processes: let each process run on any core (default: one core)")
     measuring.add_argument("-o", "--output", type=Path,
-                           help="JSON to write (default: tfreuse-measure-<UTC time>.json); never overwritten")
+                           help="JSON to write (default: tfreuse-measure-<UTC time>.json; with --processes, "
+                                "a folder tfreuse-measure-<UTC time>/); never overwritten")
     measuring.set_defaults(run=_measure)
 
     machine = commands.add_parser("machine", help="this machine's identity and label, as runs record it")
@@ -203,6 +297,9 @@ def parser() -> argparse.ArgumentParser:
                           help="A/A runs (tfreuse ab --base HEAD) for false alarms and coverage (default: 5; 0 skips)")
     checking.add_argument("--processes", type=int, default=DEFAULT_PROCESSES, metavar="K",
                           help=f"fresh processes a side in each A/A run (default: {DEFAULT_PROCESSES})")
+    checking.add_argument("--no-measurements", action="store_true",
+                          help="skip the two `make bench` measurements whose intervals are held against "
+                               "each other (about 10 minutes)")
     checking.add_argument("--quick-profile", default="quick", help=argparse.SUPPRESS)
     checking.set_defaults(run=_selfcheck)
 
@@ -232,7 +329,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `tfreuse`; bad input is one line on stderr and exit status 2."""
     args = parser().parse_args(argv)
     _exit_cleanly_on_sigterm()
-    from tfreuse.errors import UserInputError
 
     try:
         return args.run(args)

@@ -28,14 +28,10 @@ INTRA_OP_DEFAULT_NOTE = "default: one fewer than the cores this process may use,
 
 
 def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity (psutil: Linux, Windows, FreeBSD),
-    else every logical core (macOS has no affinity to read)."""
+    """The cores this process may run on: its CPU affinity, else every logical core."""
     import psutil
 
-    try:
-        return len(psutil.Process().cpu_affinity()) or psutil.cpu_count() or 1
-    except (AttributeError, NotImplementedError, psutil.Error):
-        return psutil.cpu_count() or 1
+    return len(cpu_affinity() or ()) or psutil.cpu_count() or 1
 
 
 def default_intra_op_threads() -> int:
@@ -172,4 +168,16 @@ def describe(seed: int) -> dict:
                                     else INTRA_OP_DEFAULT_NOTE),
         "threads_note": "0 means TensorFlow's default (one thread per core)",
         "seed": seed,
+        "cpu_affinity": cpu_affinity(),
     }
+
+
+def cpu_affinity() -> list[int] | None:
+    """The cores this process may run on (one when `tfreuse bench` pinned it), None where the
+    system cannot say (macOS)."""
+    import psutil
+
+    try:
+        return sorted(psutil.Process().cpu_affinity())
+    except (AttributeError, NotImplementedError, psutil.Error):
+        return None

@@ -6,8 +6,7 @@ returns a zero-argument callable). The harness runs it on one device in one mode
 1. makes the step and times its first call apart (build + trace: `first_step_s`);
 2. warms up, so the steady state is what gets measured (and times the step);
 3. hands the step to pytest-benchmark for the timed rounds (as many as the profile's time budget
-   allows at the warm-up's step time, then more until the figure is precise where the profile
-   sets a target: `tfreuse.precision`), while the probes count traces, variables and RSS growth
+   allows at the warm-up's step time), while the probes count traces, variables and RSS growth
    over the same rounds; in a paired profile, the same situation's `shared` step is timed
    before each round (`tfreuse.pairing`), so each round has a ratio of its own;
 4. runs an untimed memory window of its own: bytes retained per step (bytes in use after a
@@ -24,13 +23,13 @@ from typing import Any, Callable, ClassVar, Mapping
 from tfreuse import conditions, devices, schema
 from tfreuse.errors import VariantUnavailable, first_line
 from tfreuse.pairing import SharedReference
-from tfreuse.precision import PLANNED, EnoughRounds, StoppingRule
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import DEFAULT_HEADROOM, MemoryWindow, RetainedWindow, sampling_interval
 from tfreuse.probes.tracing import CountedFunction, TraceCounter, TraceWindow
 from tfreuse.profiles import Profile
 
 MODES = ("eager", "function", "jit")
+TIMING_ONLY = "not measured: a timing-only process (`tfreuse bench` measures memory in its first process)"
 _TF_FUNCTION_OPTIONS = {"function": {}, "jit": {"jit_compile": True}}
 
 
@@ -178,8 +177,6 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "allocator_peak_bytes": None,
         "allocator_peak_delta_bytes": None,
         "shared_samples_s": None,
-        "precision_target": None,
-        "rounds_stop": PLANNED,
         "probe_process": "same",
     }
 
@@ -204,23 +201,16 @@ def _warm_up(step: Callable[[], Any], steps: int) -> float:
     return (time.perf_counter() - started) / steps if steps else 0.0
 
 
-def _timed_rounds(benchmark: Any, step: Callable[[], Any], rule: StoppingRule,
+def _timed_rounds(benchmark: Any, step: Callable[[], Any], rounds: int,
                   before_each: Callable[[], Any] | None, after_each: Callable[[], Any]) -> None:
-    """pytest-benchmark's timed rounds of `step` (one step each), from `rule.at_least` to
-    `rule.at_most` of them; `rule`, `before_each` and `after_each` run outside its timer.
+    """pytest-benchmark's `rounds` timed rounds of `step` (one step each); `before_each` and
+    `after_each` run outside its timer.
 
-    The rule stops the rounds by raising EnoughRounds before one: pytest-benchmark has registered
-    the rounds timed so far, and marks the benchmark as failed (`has_error`), which is undone here.
-    The one reliance on pytest-benchmark's internals, kept because its API has no other way to
-    decide the rounds as they run: `pedantic` takes a fixed `rounds` and may be called once per
-    test (a second call raises FixtureAlreadyUsed), so rounds in batches cannot be expressed.
-    tests/test_plugin.py::test_a_precise_stop_keeps_pytest_benchmarks_rounds_in_the_json fails
-    if pytest-benchmark stops keeping those rounds or saving the benchmark.
     With `--benchmark-disable` pytest-benchmark calls the step once and skips setup and teardown,
-    so the planned rounds are run here around that call: the probes still see every step.
+    so the rounds are run here around that call: the probes still see every step.
     """
     if getattr(benchmark, "disabled", False):
-        for round_number in range(rule.at_least):
+        for round_number in range(rounds):
             if before_each is not None:
                 before_each()
             if round_number == 0:
@@ -229,33 +219,14 @@ def _timed_rounds(benchmark: Any, step: Callable[[], Any], rule: StoppingRule,
                 step()
             after_each()
         return
-
-    def before_round():
-        rule.before_round()
-        if before_each is not None:
-            before_each()
-
-    try:
-        benchmark.pedantic(step, setup=before_round, teardown=after_each, rounds=rule.at_most,
-                           iterations=1, warmup_rounds=0)
-    except EnoughRounds:
-        benchmark.has_error = False
-    else:
-        rule.ran_out()
+    benchmark.pedantic(step, setup=before_each, teardown=after_each, rounds=rounds, iterations=1,
+                       warmup_rounds=0)
 
 
 def timing_stats(benchmark: Any) -> Any:
     """pytest-benchmark's statistics of `benchmark`'s timed rounds so far (`.data`, `.median`,
     `.stddev`, ...), or None before it timed anything or when timing is disabled."""
     return getattr(getattr(benchmark, "stats", None), "stats", None)
-
-
-def _round_durations(benchmark: Any) -> Callable[[], list]:
-    """The durations pytest-benchmark has recorded so far in this benchmark's rounds."""
-    def durations() -> list:
-        stats = timing_stats(benchmark)
-        return stats.data if stats is not None else []
-    return durations
 
 
 # At most one (scenario, shared case, profile, reference): the situation measured last.
@@ -286,25 +257,21 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step
                      reference: SharedReference | None) -> dict:
     """Time the case's rounds inside the probes; return the probes' figures as record keys.
 
-    How many rounds: those that fit the profile's time budget (`rounds_within_budget`), then,
-    where the profile sets a precision target, more until the median's interval is within it
-    (`tfreuse.precision`). Counting traces and variables costs nothing per call (the counters
-    run only while TensorFlow traces or a variable is created); RSS is read between rounds,
-    outside the timer (after every few rounds for fast steps: see `sampling_interval`), and the
-    `shared` reference steps (if any) are timed before each round, also outside it.
+    How many rounds: those that fit the profile's time budget (`rounds_within_budget`): the
+    spread that matters is between processes, which `tfreuse bench` repeats, not between rounds.
+    Counting traces and variables costs nothing per call (the counters run only while
+    TensorFlow traces or a variable is created); RSS is read between rounds, outside the timer
+    (after every few rounds for fast steps: see `sampling_interval`), and the `shared` reference
+    steps (if any) are timed before each round, also outside it.
     """
     profile = ctx.profile
     if reference is not None:
         reference.start(step_seconds)
     round_seconds = step_seconds + (reference.round_seconds if reference is not None else 0)
-    timed = not getattr(benchmark, "disabled", False)
-    rule = StoppingRule(_round_durations(benchmark), profile.rounds_within_budget(round_seconds),
-                        profile.rounds_cap(round_seconds), profile.precision if timed else None,
-                        (lambda: reference.samples) if reference is not None else None)
     every = sampling_interval(step_seconds)
     with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device, every) as memory:
         with VariableWindow() as variables:
-            _timed_rounds(benchmark, step, rule, after_each=memory.sample,
+            _timed_rounds(benchmark, step, profile.rounds_within_budget(round_seconds), after_each=memory.sample,
                           before_each=reference.before_round if reference is not None else None)
     steps = memory.steps_seen
     return {
@@ -320,8 +287,6 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step
         "allocator_peak_bytes": memory.allocator_peak,
         "allocator_peak_delta_bytes": memory.allocator_peak_delta,
         "shared_samples_s": list(reference.samples) if reference is not None else None,
-        "precision_target": rule.target,
-        "rounds_stop": rule.reason,
     }
 
 
@@ -425,9 +390,12 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             measured = _measured_rounds(benchmark, timed_step, ctx, step_seconds, reference)
             record.update(measured)
             record.update(_stability(benchmark))
-            record.update(_retained_memory(timed_step, ctx, step_seconds, measured))
+            if profile.timing_only:
+                record["retained_unavailable"] = TIMING_ONLY
+            else:
+                record.update(_retained_memory(timed_step, ctx, step_seconds, measured))
             record.update(step.figures())
-            if scenario.learning_steps:
+            if scenario.learning_steps and not profile.timing_only:
                 # Op determinism on for the learning runs only (so they repeat on GPU), never while timing.
                 with conditions.deterministic_ops() as deterministic:
                     record.update(_learning_figures(scenario, ctx), learning_deterministic_ops=deterministic)

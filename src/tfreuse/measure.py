@@ -116,15 +116,22 @@ def test_{test}(reuse_benchmark):
 
 
 def run(target: str, shape: tuple[int, ...], output: Path, train: bool = False,
-        modes: str | None = None, devices: str | None = None, profile: str | None = None) -> int:
-    """Check the factory, measure it with pytest, write the JSON to `output`; pytest's exit code."""
+        modes: str | None = None, devices: str | None = None, profile: str | None = None,
+        processes: int = 1, pin: bool = True) -> int:
+    """Check the factory, measure it with pytest, write the JSON to `output`; pytest's exit code.
+
+    With `processes` K above 1 the test runs in K fresh processes (`tfreuse.bench`), `output` is
+    a folder of their JSON, and the figures' intervals span processes.
+    """
     import pytest
 
     from tfreuse.atomic import atomic_write
     from tfreuse.conditions import apply_thread_settings
 
+    if processes < 1:
+        raise MeasureError(f"--processes must be at least 1, not {processes}")
     if output.exists():
-        raise MeasureError(f"{output} already exists; name another file with -o")
+        raise MeasureError(f"{output} already exists; name another {'folder' if processes > 1 else 'file'} with -o")
     factory = load_factory(target)
     apply_thread_settings()  # before checking the factory starts TensorFlow, so the run gets them
     check_factory(target, factory, shape)
@@ -136,11 +143,13 @@ def run(target: str, shape: tuple[int, ...], output: Path, train: bool = False,
             module=module, name=attribute, args=args, kwargs=kwargs, test=name, shape=shape,
             loss="loss" if train else "None"))
         raw = Path(folder) / "results.json"
-        arguments = [str(test_file), "-q", "-p", "no:cacheprovider", "--rootdir", folder,
-                     "--benchmark-json", str(raw), "--benchmark-sort", "name"]
+        options = ["--rootdir", folder, "--benchmark-sort", "name"]
         for option, value in (("modes", modes), ("devices", devices), ("profile", profile)):
             if value:
-                arguments += [f"--tfreuse-{option}", value]
+                options += [f"--tfreuse-{option}", value]
+        if processes > 1:
+            return _in_processes(test_file, output, processes, options, pin)
+        arguments = [str(test_file), "-q", "-p", "no:cacheprovider", "--benchmark-json", str(raw), *options]
         log = io.StringIO()
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             status = int(pytest.main(arguments))
@@ -151,19 +160,38 @@ def run(target: str, shape: tuple[int, ...], output: Path, train: bool = False,
     return status
 
 
+def _in_processes(test_file: Path, output: Path, processes: int, options: list[str], pin: bool) -> int:
+    """The generated test in `processes` fresh processes, their JSON in the new folder `output`."""
+    from tfreuse import bench
+
+    output.mkdir(parents=True)
+    runs = bench.run_processes([str(test_file)], output, processes, output.name, options, pin=pin,
+                               cwd=Path.cwd(), say=lambda line: print(line, file=sys.stderr, flush=True),
+                               name="tfreuse measure")
+    failed = [run for run in runs if run.status != 0]
+    for run in failed:
+        print(run.json_path.with_suffix(".log").read_text(encoding="utf-8")[-4000:], file=sys.stderr)
+    return failed[0].status if failed else 0
+
+
 def table(path: Path) -> str:
     """A short text table of a measure run: one line per variant, mode and device."""
     import pandas as pd
 
-    from tfreuse.report.analyze import analyze
+    from tfreuse.report.analyze import analyze, interval_label
     from tfreuse.report.load import load
 
     rows = analyze(load([path]).rows).sort_values(["device", "mode", "variant"])
-    lines = [f"{'variant':<15} {'mode':<9} {'device':<7} {'median':>11} {'ratio':>8} "
+    label = interval_label(rows["processes"])
+    lines = [f"{'variant':<15} {'mode':<9} {'device':<7} {'median':>11} {'ratio':>8} {'interval':>15} "
              f"{'traces/step':>11} {'kept/step':>11} {'vars/step':>9}"]
     for r in rows.itertuples():
         per_step = r.variables_created_per_step if pd.notna(r.variables_created_per_step) else 0
+        span = (f"{r.ratio_ci_low:.2f}-{r.ratio_ci_high:.2f}"
+                if pd.notna(r.ratio_ci_low) and r.variant != "shared" else "")
         lines.append(f"{r.variant:<15} {r.mode:<9} {r.device:<7} {r.median * 1e3:>8.3f} ms "
-                     f"{r.ratio:>7.2f}x {r.traces_per_step:>11.2g} "
+                     f"{r.ratio:>7.2f}x {span:>15} {r.traces_per_step:>11.2g} "
                      f"{kib(r.retained_bytes_per_step):>11} {per_step:>9.2g}")
-    return "\n".join(lines)
+    note = ("" if rows["processes"].max() > 1 else
+            " (the spread of one process's rounds; --processes 3 gives a 95% interval over fresh processes)")
+    return "\n".join(lines + [f"interval: {label}{note}"])

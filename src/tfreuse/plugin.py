@@ -7,6 +7,7 @@ a tfreuse benchmark is collected, and machine info is added only to runs that ha
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 import pytest
@@ -34,10 +35,14 @@ _OPTIONS = {
     "modes": f"Modes for reuse_benchmark tests: any of {', '.join(MODES)} (default: {DEFAULT_MODES}).",
     "order": "Order of the benchmarks: default, or reversed (to check that no figure depends on "
              "what ran before it in the same process).",
+    "measurement": "ID:K/N: this run is process K of N fresh processes of measurement ID (set by "
+                   "`tfreuse bench`; the report merges them into intervals over processes).",
 }
 _FLAGS = {
     "isolate": "Take each case's trace, variable and memory figures from a fresh Python process "
                "that runs only that case (as asv does for peak memory); timing stays in this one.",
+    "timing-only": "Time the cases (and count traces and variables) but run no memory window, learning "
+                   "runs or overhead check: `tfreuse bench` runs its processes after the first this way.",
 }
 
 
@@ -46,7 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name, help_text in _OPTIONS.items():
         group.addoption(f"--tfreuse-{name}", dest=f"tfreuse_{name}", help=help_text)
     for name, help_text in _FLAGS.items():
-        group.addoption(f"--tfreuse-{name}", dest=f"tfreuse_{name}", action="store_true", help=help_text)
+        group.addoption(f"--tfreuse-{name}", dest=f"tfreuse_{name.replace('-', '_')}", action="store_true",
+                        help=help_text)
 
 
 def add_short_options(parser: pytest.Parser) -> None:
@@ -65,6 +71,17 @@ def _modes(raw: str | None) -> list[str]:
     return chosen
 
 
+def measurement(raw: str | None) -> dict | None:
+    """`--tfreuse-measurement ID:K/N` as {"id", "process", "processes"}; None when not given."""
+    if not raw:
+        return None
+    identity, _, position = raw.rpartition(":")
+    process, _, processes = position.partition("/")
+    if not identity or not process.isdigit() or not processes.isdigit() or not 1 <= int(process) <= int(processes):
+        raise ValueError(f"--tfreuse-measurement {raw!r}: expected ID:K/N, process K of N (1 <= K <= N)")
+    return {"id": identity, "process": int(process), "processes": int(processes)}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tfreuse: a tfreuse benchmark case")
     config.addinivalue_line(
@@ -72,10 +89,13 @@ def pytest_configure(config: pytest.Config) -> None:
                    "max_retained_bytes_per_step=65536): limits of the test's `reuse_guard` fixture")
     try:
         config.stash[_PROFILE] = resolve_profile(config.getoption("tfreuse_profile"))
+        if config.getoption("tfreuse_timing_only"):
+            config.stash[_PROFILE] = replace(config.stash[_PROFILE], timing_only=True)
         if config.getoption("tfreuse_devices"):
             devices.select_devices(config.getoption("tfreuse_devices"), [])
         _modes(config.getoption("tfreuse_modes"))
         thread_settings()
+        measurement(config.getoption("tfreuse_measurement"))
         if (config.getoption("tfreuse_order") or "default") not in ORDERS:
             raise ValueError(f"--tfreuse-order: {config.getoption('tfreuse_order')!r} is not an "
                              f"order; choose {' or '.join(ORDERS)}")
@@ -206,8 +226,6 @@ def reuse_benchmark(request: pytest.FixtureRequest, tfreuse_run: Callable, tfreu
     def measure(make_layer: Callable[[], Any], make_inputs: Callable[[], Any],
                 loss: Callable[[Any], Any] | None = None, name: str | None = None,
                 size: str | None = None) -> dict:
-        from dataclasses import replace
-
         from tfreuse.scenarios.layer_reuse import LayerReuse, as_inputs
 
         case = replace(collected, scenario=name or _user_scenario(request.node, collected),
@@ -226,7 +244,7 @@ def _harness_overhead(config: pytest.Config) -> dict | None:
     Measured once, when results are saved (pytest-benchmark may ask for machine info twice).
     """
     timed = config.stash.get(_SHARED_MEDIANS, [])
-    if not timed:
+    if not timed or config.stash[_PROFILE].timing_only:
         return None
     if _OVERHEAD not in config.stash:
         from tfreuse import overhead
@@ -253,6 +271,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     info["harness_overhead"] = _harness_overhead(config)
     info["gpu_warm_up"] = config.stash.get(_WARMED, {})
     info["rootdir"] = str(config.rootpath)  # benchmark fullnames are relative to it
+    info["measurement"] = measurement(config.getoption("tfreuse_measurement"))
     machine_info["tfreuse"] = info
 
 

@@ -18,24 +18,19 @@ class Profile:
     (the probes count traces, variables and RSS over the same rounds) get about `phase_seconds`,
     never fewer than `min_rounds` nor more than `rounds`. A slow variant (a retrace or an XLA
     compile per step) thus costs seconds, not minutes, and still gets `min_rounds` samples.
-    `precision`: where set, the rounds go on past that plan, one at a time, until the 95%
-    interval of the median (of the per-round ratio to `shared` when paired) is within this
-    fraction of it on each side, for at most `cap_seconds` of rounds (see `tfreuse.precision`).
     `all_sizes` runs every size a scenario declares; otherwise only its first (smallest) one.
     `paired_shared` times the `shared` step of the same situation before each round of every
     other variant, so their ratio does not depend on the machine's drift between cases.
     `overhead_steps`: steps timed each way (bare and harnessed) by the run's overhead check.
     `seed` seeds Python, NumPy, TensorFlow and Keras before every case.
+    `timing_only`: time the cases and count their traces and variables, but run no memory window,
+    no learning runs and no overhead check: `tfreuse bench` runs every process after its first
+    this way (the first measures those figures; they do not vary between processes).
     `memory_steps`: steps of the untimed memory window after the timed rounds, where bytes
     retained per step are read after each step; a slow step gets as many as fit
     `memory_seconds`, never fewer than `memory_min_steps`. The window's figure is a slope of
     bytes in use after a collection, steady from step to step whatever the step costs, so a few
-    steps pin it. In four quick runs on intel-xeon-2c-1ed0cb (November 2026, 130 cases each, the
-    old 30-step window), against each case's median step-to-step growth, windows of 5 to 30
-    consecutive steps read a slope beyond `probes.memory.retained_tolerance` (16 KB or 10%) in
-    0.2-0.4% of positions: 0.37% at 5 steps, 0.19% at 12 and 16, 0.21% at 30, always where the
-    allocator grabbed an arena in one step (a short window then misses by more: up to 6x the
-    tolerance at 5 steps, 1x at 30). The longer window had cost half the quick run's time.
+    steps pin it (docs/methodology.md, "Retained memory, and order independence").
     """
 
     name: str
@@ -47,25 +42,15 @@ class Profile:
     paired_shared: bool = True
     overhead_steps: int = 2000
     seed: int = 0
-    precision: float | None = None
-    cap_seconds: float = 0.0
     memory_steps: int = 12
     memory_min_steps: int = 5
     memory_seconds: float = 0.5
+    timing_only: bool = False
 
     def rounds_within_budget(self, step_seconds: float) -> int:
         """How many rounds of `step_seconds` fit `phase_seconds`, within [min_rounds, rounds]."""
         fitting = int(self.phase_seconds / step_seconds) if step_seconds > 0 else self.rounds
         return max(min(self.min_rounds, self.rounds), min(self.rounds, fitting))
-
-    def rounds_cap(self, step_seconds: float) -> int:
-        """The most rounds a case may run while its figure is not yet precise: as many as fit
-        `cap_seconds`, within [rounds_within_budget, rounds]."""
-        planned = self.rounds_within_budget(step_seconds)
-        if self.precision is None:
-            return planned
-        fitting = int(self.cap_seconds / step_seconds) if step_seconds > 0 else self.rounds
-        return max(planned, min(self.rounds, fitting))
 
     def memory_window_steps(self, step_seconds: float) -> int:
         """Steps of the memory window: as many as fit `memory_seconds`, within [memory_min_steps,
@@ -84,9 +69,10 @@ PROFILES: dict[str, Profile] = {
                      all_sizes=False, overhead_steps=200, memory_steps=4, memory_min_steps=3),
     "quick": Profile("quick", rounds=30, min_rounds=5, warmup_steps=1, phase_seconds=0.1,
                      all_sizes=False, overhead_steps=600),
-    "full": Profile("full", rounds=300, min_rounds=20, warmup_steps=2, phase_seconds=0.3,
-                    precision=0.045, cap_seconds=12.0, memory_steps=16, memory_min_steps=5,
-                    memory_seconds=0.5),
+    # One process of `make bench`'s K: every size; rounds are few, since the spread that counts is
+    # between processes (docs/methodology.md, "Intervals").
+    "full": Profile("full", rounds=30, min_rounds=5, warmup_steps=2, phase_seconds=0.1,
+                    overhead_steps=600),
 }
 
 

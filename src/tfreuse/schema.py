@@ -11,6 +11,9 @@ Versions:
    figures secondary; `outcome: error` also for a variant tfreuse cannot build for the layer
    (e.g. a weight with no initializer to re-draw); `learning_deterministic_ops`,
    `optimizer_iterations`.
+3. Rounds are the planned ones only: `precision_target` and `rounds_stop` are gone (the spread
+   that counts is between processes, which `tfreuse bench` repeats; docs/methodology.md,
+   "Intervals"). Each run's machine_info says which measurement and process it was.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 OUTCOMES = ("ok", "error")
 # pyperf-style stability warning: a relative standard deviation above this, or fewer rounds.
@@ -202,19 +205,6 @@ FIELDS: tuple[Field, ...] = (
         "steps that fit 5 ms or a tenth of the variant's step, after a few untimed settling steps. The report's ratio is the "
         "median of the per-round ratios. Null for `shared` itself and unpaired profiles.",
         nullable=True,
-    ),
-    Field(
-        "precision_target", _NUM, "ratio",
-        "The profile's precision target: rounds went on past the time budget until the 95% "
-        "interval of the median (of the per-round ratio to `shared` when paired, else of the "
-        "step time) was within this fraction of it on each side. Null where the profile sets "
-        "none or timing was disabled.", nullable=True,
-    ),
-    Field(
-        "rounds_stop", (str,), "-",
-        "Why the rounds ended: `planned` (the budgeted rounds; precise enough or no target), "
-        "`precise` (ran on until within `precision_target`), `capped` (ran into the profile's "
-        "time or round cap first: the interval may be wider than the target).",
     ),
     Field(
         "probe_process", (str,), "-",

@@ -7,10 +7,11 @@ Each run is a fresh `python -m pytest` process over the benchmarks, whose JSON i
    again with `--tfreuse-isolate`, in both orders, to show whether a fresh process settles them;
 3. A/A runs: `tfreuse ab --base HEAD` (the same code on both sides, K fresh processes each,
    A B B A ...) repeated: any benchmark flagged is a false alarm; and the interval coverage, the
-   share of benchmarks whose second side's estimate lies inside the first side's 95% interval.
-   This replaces "two full runs within 10%", a target no number of rounds could meet on the 2-core
-   VM: the spread is between processes and moments, not between rounds (issue 5's closing note);
-4. the harness overhead each quick run measured and recorded in its machine_info.
+   share of benchmarks whose second side's estimate lies inside the first side's 95% interval;
+4. the harness overhead each quick run measured and recorded in its machine_info;
+5. two `make bench` measurements (`tfreuse bench`, K processes each) back to back: how often each
+   one's 95% ratio interval holds the other's ratio, how many intervals do not overlap, how wide
+   they are, and each measurement's wall time (`tfreuse.report.agreement`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from tfreuse.overhead import LIMIT
 from tfreuse.probes.memory import RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE, retained_tolerance
 from tfreuse.units import kib
 
-# The quick profile of the whole matrix (fourteen modules since issue 16, which set this budget).
-QUICK_SECONDS = 90.0
+# One process of the quick profile over the whole matrix, new scenario modules included.
+QUICK_SECONDS = 120.0
 # Honest 95% intervals leave the other side's estimate outside now and then: the estimate has a
 # spread of its own, so a perfectly calibrated interval holds it about 83% of the time when both
-# sides have the same spread; intervals over rounds alone held it far less often (issue 15).
+# sides have the same spread; intervals over rounds alone hold it far less often.
 COVERAGE = 0.90
 # Order independence: counts must match exactly (live variables: the same count, or the same
 # count per step, as a leak grows with the number of rounds); bytes retained per step within
@@ -44,6 +45,14 @@ EXACT_FIGURES = ("traces_per_step", "variables_per_step", "live_variables_delta"
                  "variables_alive_per_step")
 MEMORY_FIGURES = ("retained_bytes_per_step",)
 CASE = ["scenario", "variant", "mode", "device", "size"]
+# Two `make bench` measurements of one commit, back to back: each one's 95% interval (over its
+# processes) holds the other's ratio in at least this share of rows, in both directions; at most
+# this share of rows have intervals that do not overlap; the median interval is at most this wide
+# on each side; and each measurement fits `make bench`'s budget of ten minutes.
+AGREEMENT_COVERAGE = 0.90
+AGREEMENT_DISJOINT = 0.02
+AGREEMENT_HALF_WIDTH = 0.15
+BENCH_SECONDS = 600.0
 
 
 @dataclass
@@ -122,6 +131,33 @@ def aa_checks(aa_runs: list[tuple[Path, Path]], threshold: float) -> tuple[list[
     columns = ["aa_run", "benchmark", "median_base", "median_low_base", "median_high_base", "median_cand",
                "change", "change_low", "change_high", "covered", "verdict"]
     return checks, {"aa": joined[columns]}
+
+
+def agreement_checks(first: Path, second: Path, seconds: list[float]) -> tuple[list[Check], dict[str, pd.DataFrame]]:
+    """Two K-process measurements of the same code (`tfreuse bench` folders): does each one's 95%
+    interval hold the other's ratio, and did each fit `make bench`'s time budget?"""
+    from tfreuse.report.agreement import agreement
+
+    result = agreement(_analyzed(first), _analyzed(second))
+    covered = min(result.covered("first"), result.covered("second"))
+    disjoint = result.disjoint / max(result.rows, 1)
+    width = max(result.half_width("first"), result.half_width("second"))
+    checks = [
+        Check(f"two measurements' agreement: each one's ratio inside the other's interval "
+              f"({result.intervals[0]})", f">= {_percent(AGREEMENT_COVERAGE)} each way",
+              f"{_percent(result.covered('first'))} and {_percent(result.covered('second'))} of "
+              f"{result.rows} rows; change of the ratio, median {_percent(result.change(0.5))}, "
+              f"p90 {_percent(result.change(0.9))}", covered >= AGREEMENT_COVERAGE),
+        Check("two measurements' agreement: disjoint intervals", f"<= {_percent(AGREEMENT_DISJOINT)}",
+              f"{result.disjoint} of {result.rows} ({_percent(disjoint)})", disjoint <= AGREEMENT_DISJOINT),
+        Check("two measurements' agreement: median half-width of the ratio's interval",
+              f"<= {_percent(AGREEMENT_HALF_WIDTH)}",
+              f"{_percent(result.half_width('first'))} and {_percent(result.half_width('second'))}",
+              width <= AGREEMENT_HALF_WIDTH),
+        Check("`make bench` measurement wall time (the report not included)", f"<= {BENCH_SECONDS:.0f} s",
+              " and ".join(f"{s:.0f} s" for s in seconds), max(seconds) <= BENCH_SECONDS),
+    ]
+    return checks, {"agreement": result.table}
 
 
 def run_suite(targets: list[str], profile: str, order: str, output: Path,
@@ -254,8 +290,30 @@ def markdown(checks: list[Check], tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _measurements(suite: list[str], folder: Path, processes: int, profile: str,
+                  cwd: Path) -> tuple[Path, Path, list[float]]:
+    """Two `tfreuse bench` measurements of `suite`, back to back: their folders and wall times."""
+    from tfreuse import bench
+    from tfreuse.errors import UserInputError
+
+    folders, seconds = [], []
+    for index in (1, 2):
+        place = folder / f"bench-{index}"
+        place.mkdir()
+        print(f"selfcheck: measurement {index} of 2 (tfreuse bench, {processes} processes, {profile} profile) ...",
+              flush=True)
+        runs = bench.run_processes(suite, place, processes, f"{folder.name}-{index}",
+                                   ["--tfreuse-profile", profile], cwd=cwd)
+        if any(run.status != 0 for run in runs):
+            raise UserInputError(f"measurement {index} failed; see the logs in {place}")
+        folders.append(place)
+        seconds.append(sum(run.seconds for run in runs))
+    return folders[0], folders[1], seconds
+
+
 def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
-        quick_profile: str = "quick") -> int:
+        quick_profile: str = "quick", measurements: int = 2, bench_profile: str = "full",
+        bench_processes: int | None = None) -> int:
     """Run everything, print the checks, write `selfcheck.md` and the runs' JSON under `output`.
 
     Exit status 0 when every target is met, 1 otherwise; 2 when a run itself failed.
@@ -301,6 +359,13 @@ def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
         aa_folders.append((aa_folder / "base", aa_folder / "head"))
     checks, tables = evaluate(results["quick-default"], results["quick-reversed"], aa_folders, quick_seconds,
                               isolated)
+    if measurements:
+        from tfreuse.bench import DEFAULT_PROCESSES
+
+        more_checks, more_tables = agreement_checks(*_measurements(
+            suite, folder, bench_processes or DEFAULT_PROCESSES, bench_profile, benchmarks.parent))
+        checks += more_checks
+        tables.update(more_tables)
     print(text_table(checks))
     atomic_write(folder / "selfcheck.md", markdown(checks, tables))
     print(f"selfcheck: details in {folder / 'selfcheck.md'}")

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tfreuse.report import intervals
+from tfreuse.report.intervals import BOOTSTRAP_RESAMPLES, bootstrap_medians
 from tfreuse.schema import timing_stability
 from tfreuse.units import kib
 
@@ -26,31 +28,7 @@ SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 FIX_VARIANTS = ("mitigated", "guarded_creation")
 # A fix "did not fix" when its ratio's whole 95% interval lies above this many times `shared`.
 FIX_TOLERANCE = 1.5
-BOOTSTRAP_RESAMPLES = 1000
 REFERENCE_SHIFT_LIMIT = 0.25
-
-
-def bootstrap_medians(samples: list, resamples: int = BOOTSTRAP_RESAMPLES,
-                      seed: int = 0) -> np.ndarray:
-    """(len(samples), resamples) medians of bootstrap resamples of each sample list.
-
-    Resampling indices into a *sorted* sample list, the median of a resample is the mean of the
-    two middle order statistics of its sorted indices. Lists of one length share one draw of
-    indices, so the whole bootstrap is a sort and two fancy-indexing lookups per length instead
-    of a median per row and resample. Each length draws from its own stream, seeded by (seed,
-    length), so a row's interval depends on its samples alone, not on which other rows are in the
-    file. Rows with fewer than 2 samples get NaN.
-    """
-    medians = np.full((len(samples), resamples), np.nan)
-    lengths = np.array([len(s) for s in samples])
-    for length in sorted(set(lengths[lengths >= 2].tolist())):
-        rows = np.flatnonzero(lengths == length)
-        ordered = np.sort(np.array([samples[i] for i in rows], dtype=float), axis=1)
-        rng = np.random.default_rng([seed, length])
-        picks = np.sort(rng.integers(0, length, (resamples, length)), axis=1)
-        lower, upper = picks[:, (length - 1) // 2], picks[:, length // 2]
-        medians[rows] = (ordered[:, lower] + ordered[:, upper]) / 2
-    return medians
 
 
 def bootstrap_median_ratio(variant: np.ndarray, shared: np.ndarray,
@@ -118,6 +96,113 @@ def add_ratios(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def ratio_rounds(rows: pd.DataFrame) -> pd.Series:
+    """Per row, the rounds behind its ratio to `shared` in its own process: (top, bottom) lists,
+    the per-round ratios with no bottom when paired, None where there is no `shared` row."""
+    tfreuse = rows["tfreuse"].astype(bool) & (rows["outcome"] == "ok")
+    keys = rows[SITUATION].fillna("").astype(str).agg("|".join, axis=1)
+    shared = dict(zip(keys[tfreuse & (rows["variant"] == "shared")],
+                      rows.loc[tfreuse & (rows["variant"] == "shared"), "samples"]))
+    result = []
+    for index, key in zip(rows.index, keys):
+        samples = rows.at[index, "samples"]
+        paired = rows.at[index, "shared_samples_s"] if "shared_samples_s" in rows else None
+        if not tfreuse[index] or not samples or key not in shared:
+            result.append(None)
+        elif isinstance(paired, list) and len(paired) == len(samples):
+            result.append((list(np.asarray(samples, float) / np.asarray(paired, float)), None))
+        else:
+            result.append((samples, shared[key]))
+    return pd.Series(result, index=rows.index, dtype=object)
+
+
+# One benchmark of one measurement: the rows its K processes wrote.
+BENCHMARK = ["machine", "measurement", "fullname"]
+# Columns of a merged row taken from its processes' rows by their median (figures that vary a
+# little between processes); every other column is the first process's (the same in each).
+_MEDIAN_OVER_PROCESSES = ("first_step_s", "timing_rsd", "reference_shift", "retained_bytes_per_step",
+                          "retained_native_heap_bytes_per_step", "retained_python_heap_bytes_per_step",
+                          "retained_allocator_bytes_per_step", "rss_growth_per_step_bytes",
+                          "rss_peak_delta_bytes", "allocator_current_delta_bytes", "allocator_peak_bytes",
+                          "allocator_peak_delta_bytes", "traces_per_step", "cache_entries_per_step",
+                          "variables_created_per_step", "variables_alive_per_step", "mean", "stddev", "iqr")
+
+
+def _merged(group: pd.DataFrame) -> dict:
+    """One row for a benchmark measured in the processes of `group` (one row each, process order):
+    the ratio and the 95% interval over processes that holds the next measurement's ratio
+    (`tfreuse.report.intervals.next_measurement`)."""
+    row = group.iloc[0].to_dict()
+    samples = [list(s) for s in group["samples"]]
+    row.update(processes=len(group), median=intervals.point(samples), rounds=int(group["rounds"].sum()),
+               min=float(group["min"].min()), max=float(group["max"].max()),
+               samples=[x for s in samples for x in s])
+    for column in _MEDIAN_OVER_PROCESSES:
+        if column in group:
+            values = pd.to_numeric(group[column], errors="coerce")
+            row[column] = float(values.median()) if values.notna().any() else row[column]
+    if "timing_unstable" in group and group["timing_unstable"].notna().any():
+        row["timing_unstable"] = bool(group["timing_unstable"].fillna(False).astype(bool).mean() > 0.5)
+    shared = group["shared_samples_s"] if "shared_samples_s" in group else None
+    if shared is not None and all(isinstance(s, list) for s in shared):
+        row["shared_samples_s"] = [x for s in shared for x in s]
+    rounds = list(group["ratio_rounds"])
+    if row["variant"] == "shared" and row["outcome"] == "ok":
+        row.update(ratio=1.0, ratio_ci_low=1.0, ratio_ci_high=1.0)
+    elif rounds and all(r is not None for r in rounds):
+        tops = [top for top, _ in rounds]
+        bottoms = None if rounds[0][1] is None else [bottom for _, bottom in rounds]
+        row["ratio"] = intervals.point(tops, bottoms)
+        row["ratio_ci_low"], row["ratio_ci_high"] = intervals.next_measurement(tops, bottoms)
+    else:
+        row.update(ratio=np.nan, ratio_ci_low=np.nan, ratio_ci_high=np.nan)
+    return row
+
+
+def merge_processes(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per benchmark of each measurement, its ratio's interval over its processes.
+
+    A measurement run as K fresh processes (`tfreuse bench`, `tfreuse measure --processes`) has K
+    rows per benchmark: they become one, whose ratio is the geometric mean of the processes'
+    ratios and whose 95% interval, from the hierarchical bootstrap over processes, then rounds,
+    holds the next such measurement's ratio (`processes` = K). Figures a timing-only process does
+    not measure (memory, learning) are the first process's. A benchmark of one process keeps its
+    row, and its interval covers the spread within that process only (`processes` = 1): see
+    `interval_label`. Needs `add_ratios` first (each process's own ratio is its row's until then).
+    """
+    rows = rows.copy()
+    if "measurement" not in rows:
+        rows["measurement"] = rows["run"]
+    rows["processes"] = 1
+    keys = rows[BENCHMARK].fillna("").astype(str)
+    counts = keys.groupby(BENCHMARK)["fullname"].transform("size")
+    several = (counts > 1) & rows["tfreuse"].astype(bool)
+    if several.any():  # each process's rounds against its own `shared` rounds, before runs merge
+        rows["ratio_rounds"] = ratio_rounds(rows)
+    # A measurement's rows carry its first process's run, so they are one run to `latest_runs`.
+    rows["run"] = rows.groupby(["machine", "measurement"], dropna=False)["run"].transform("min")
+    if not several.any():
+        return rows
+    merged = {}
+    for _, group in rows[several].groupby([keys[c] for c in BENCHMARK], sort=False):
+        ordered = group.sort_values("process") if "process" in group else group
+        merged[group.index.min()] = _merged(ordered)
+    kept = rows[~several]
+    result = pd.concat([kept, pd.DataFrame.from_dict(merged, orient="index")]).sort_index()
+    return result.drop(columns=["ratio_rounds"]).reset_index(drop=True)
+
+
+def interval_label(processes) -> str:
+    """What a ratio's interval covers, by how many processes measured it (a number, or a column
+    of them: one label when they agree)."""
+    counts = sorted({int(k) for k in np.atleast_1d(processes) if pd.notna(k)}) or [1]
+    if len(counts) > 1:
+        return "interval (95% over processes; within one process where processes = 1)"
+    if counts[0] > 1:
+        return f"95% interval over {counts[0]} processes"
+    return "within-process interval"
+
+
 def _column(rows: pd.DataFrame, name: str) -> pd.Series:
     return rows[name] if name in rows else pd.Series(np.nan, rows.index, dtype=object)
 
@@ -145,8 +230,8 @@ def add_stability(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyze(rows: pd.DataFrame) -> pd.DataFrame:
-    """Ratios, intervals and stability flags for every row."""
-    return add_stability(add_ratios(rows))
+    """Ratios, intervals (over processes where a measurement had several) and stability flags."""
+    return add_stability(merge_processes(add_ratios(rows)))
 
 
 _VERB = {
@@ -222,7 +307,8 @@ def headline(row: pd.Series, name_machine: bool = True) -> str:
     text = (f"{verb[0].upper()}{verb[1:]} {modes.get(row['mode'], row['mode'])} {costs} "
             f"{row['ratio']:.1f}x the shared step time")
     if np.isfinite(row.get("ratio_ci_low", np.nan)):
-        text += f" (95% CI {row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})"
+        text += (f" ({interval_label(row.get('processes', 1))}: "
+                 f"{row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})")
     # Bytes in use kept per step, not RSS growth: RSS grows only when the allocator runs out of
     # free pages, so it read 0.0 KiB/step for a retracing step that keeps ~250 KiB every step.
     kept = row.get("retained_bytes_per_step")

@@ -25,7 +25,7 @@ import pandas as pd
 from tfreuse.ab import DEFAULT_THRESHOLD
 from tfreuse.probes.memory import retained_tolerance
 from tfreuse.report import intervals
-from tfreuse.report.analyze import SITUATION, latest_runs
+from tfreuse.report.analyze import latest_runs, ratio_rounds
 from tfreuse.report.load import Loaded, ReportInputError
 from tfreuse.units import kib, number
 
@@ -71,26 +71,6 @@ def _pairing(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[list[str]
                            "with one machine, or results from the same machines")
 
 
-def _ratio_rounds(rows: pd.DataFrame) -> pd.Series:
-    """Per row, the rounds behind its ratio to `shared` in its own process: (top, bottom) lists,
-    the per-round ratios with no bottom when paired, None where there is no `shared` row."""
-    tfreuse = rows["tfreuse"].astype(bool) & (rows["outcome"] == "ok")
-    keys = rows[SITUATION].fillna("").astype(str).agg("|".join, axis=1)
-    shared = dict(zip(keys[tfreuse & (rows["variant"] == "shared")],
-                      rows.loc[tfreuse & (rows["variant"] == "shared"), "samples"]))
-    result = []
-    for index, key in zip(rows.index, keys):
-        samples = rows.at[index, "samples"]
-        paired = rows.at[index, "shared_samples_s"] if "shared_samples_s" in rows else None
-        if not tfreuse[index] or not samples or key not in shared:
-            result.append(None)
-        elif isinstance(paired, list) and len(paired) == len(samples):
-            result.append((list(np.asarray(samples, float) / np.asarray(paired, float)), None))
-        else:
-            result.append((samples, shared[key]))
-    return pd.Series(result, index=rows.index, dtype=object)
-
-
 def _per_step(rows: pd.DataFrame, column: str) -> pd.Series:
     steps = rows["measured_steps"].astype(float).where(lambda s: s > 0) if "measured_steps" in rows else np.nan
     return rows[column].astype(float) / steps if column in rows else pd.Series(np.nan, rows.index)
@@ -98,7 +78,7 @@ def _per_step(rows: pd.DataFrame, column: str) -> pd.Series:
 
 def _side(rows: pd.DataFrame, keys: list[str], seed: int) -> pd.DataFrame:
     """One row per benchmark of one side: its processes' figures, timing replicates and intervals."""
-    rows = rows.assign(ratio_rounds=_ratio_rounds(rows),
+    rows = rows.assign(ratio_rounds=ratio_rounds(rows),
                        variables_per_step=_per_step(rows, "variables_created"),
                        retained=rows["retained_bytes_per_step"].astype(float)
                        if "retained_bytes_per_step" in rows else np.nan)
@@ -110,10 +90,10 @@ def _side(rows: pd.DataFrame, keys: list[str], seed: int) -> pd.DataFrame:
         samples = list(group["samples"])
         replicates = intervals.hierarchical(samples, seed=seed)
         ratio, ratio_low, ratio_high = np.nan, np.nan, np.nan
-        ratio_rounds = [r for r in group["ratio_rounds"] if r is not None]
-        if len(ratio_rounds) == len(group):
-            tops = [top for top, _ in ratio_rounds]
-            bottoms = None if ratio_rounds[0][1] is None else [bottom for _, bottom in ratio_rounds]
+        process_rounds = [r for r in group["ratio_rounds"] if r is not None]
+        if len(process_rounds) == len(group):
+            tops = [top for top, _ in process_rounds]
+            bottoms = None if process_rounds[0][1] is None else [bottom for _, bottom in process_rounds]
             ratio = intervals.point(tops, bottoms)
             ratio_low, ratio_high = intervals.interval(intervals.hierarchical(tops, bottoms, seed=seed + 5))
         first = group.iloc[-1]

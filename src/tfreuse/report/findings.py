@@ -18,7 +18,7 @@ import pandas as pd
 from tfreuse import schema
 from tfreuse.atomic import atomic_write
 from tfreuse.errors import UserInputError
-from tfreuse.report.analyze import MODE_NAMES, analyze, errors, is_fix
+from tfreuse.report.analyze import MODE_NAMES, analyze, errors, interval_label, is_fix
 from tfreuse.report.load import STAT_COLUMNS, Loaded, load
 from tfreuse.units import kib, number
 
@@ -63,14 +63,15 @@ def selected_rows(analyzed: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(chosen, ignore_index=True) if chosen else measured.head(0).assign(role=[])
 
 
-def _single_run(loaded: Loaded) -> tuple[str, dict]:
-    """The one machine label and its machine_info; UserInputError when there are several runs."""
+def _single_measurement(loaded: Loaded) -> tuple[str, dict]:
+    """The one machine label and its machine_info; UserInputError when the results hold several
+    measurements (one run, or the K processes of one `tfreuse bench`, make one)."""
     tfreuse_rows = loaded.rows[loaded.rows["tfreuse"].astype(bool)]
-    runs = tfreuse_rows[["machine", "run"]].drop_duplicates()
-    if len(runs) != 1:
-        raise UserInputError(f"findings are made from one run of one machine; the results hold "
-                             f"{len(runs)} tfreuse run(s) ({', '.join(sorted(set(runs['machine'])))})")
-    label = runs["machine"].iloc[0]
+    measurements = tfreuse_rows[["machine", "measurement"]].drop_duplicates()
+    if len(measurements) != 1:
+        raise UserInputError(f"findings are made from one measurement of one machine; the results hold "
+                             f"{len(measurements)} ({', '.join(sorted(set(measurements['machine'])))})")
+    label = measurements["machine"].iloc[0]
     return label, loaded.machines[label]["machine_info"]
 
 
@@ -86,22 +87,33 @@ def _refusals(analyzed: pd.DataFrame) -> str:
             + "; ".join(parts) + ".")
 
 
+def _pinned(loaded: Loaded) -> bool:
+    """Whether every process of the measurement ran on one core."""
+    machine_info = next(iter(loaded.machines.values()))["machine_info"]
+    affinity = ((machine_info.get("tfreuse") or {}).get("conditions") or {}).get("cpu_affinity")
+    return bool(affinity) and len(affinity) == 1
+
+
 def table(loaded: Loaded) -> str:
     """The findings block (caption, table, refusals) in markdown, from one run's results."""
-    label, machine_info = _single_run(loaded)
+    label, machine_info = _single_measurement(loaded)
     analyzed = analyze(loaded.rows)
     rows = selected_rows(analyzed)
     info = machine_info.get("tfreuse") or {}
     profile = (info.get("profile") or {}).get("name", "unknown")
     devices = sorted(set(rows["device"]))
-    started = str(loaded.rows["run"].iloc[0]).split("#")[0][:10]
+    started = str(loaded.rows["run"].min()).split("#")[0][:10]
+    processes = int(analyzed.loc[analyzed["tfreuse"].astype(bool), "processes"].max())
+    pinned = _pinned(loaded)
     lines = [f"Measured on `{label}` ({info.get('cpu_brand', 'unknown CPU')}, "
              f"{info.get('cpu_logical_cores', '?')} cores), TensorFlow {info.get('tensorflow', '?')}, "
              f"Keras {info.get('keras', '?')}, `{profile}` profile, {started}"
+             + (f", {processes} fresh processes" if processes > 1 else ", one process")
+             + (f" each pinned to one core" if pinned else "")
              + (f", on {devices[0]}" if len(devices) == 1 else "") + ".", ""]
     device_column = len(devices) > 1
     header = ["scenario", "variant", "mode", "size"] + (["device"] if device_column else []) + [
-        "time / reuse [95% CI]", "traces/step", "retained/step", "learning kept"]
+        f"time / reuse [{interval_label(processes)}]", "traces/step", "retained/step", "learning kept"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in rows.iterrows():
         first = row["role"] == "re-creates"
@@ -148,19 +160,44 @@ def _rewrite(path: Path, content: str, begin: str, end: str) -> None:
     atomic_write(path, replace_block(text, content, str(path), begin, end))
 
 
+def _results_files(results: Path) -> list[Path]:
+    """The JSON files of one measurement: a run's file, or every one in a `tfreuse bench` folder."""
+    if results.is_dir():
+        files = sorted(results.glob("*.json"))
+        if not files:
+            raise UserInputError(f"{results}: folder holds no .json file")
+        return files
+    return [results]
+
+
+def keep_trimmed(results: Path, keep: Path) -> Path:
+    """A trimmed copy of `results` at `keep`: a file for a file, a folder of files for a folder."""
+    files = _results_files(results)
+    if keep.resolve() == results.resolve() or any(keep.resolve() == f.resolve() for f in files):
+        raise UserInputError(f"{keep}: is the results themselves; inputs are never overwritten")
+    if not results.is_dir():
+        atomic_write(keep, trimmed(results))
+        return keep
+    if keep.exists() and not keep.is_dir():
+        raise UserInputError(f"{keep}: the results are a folder of processes; --keep names a folder")
+    keep.mkdir(parents=True, exist_ok=True)
+    for stale in keep.glob("process-*.json"):  # an earlier measurement's processes, replaced as a whole
+        if stale.name not in {f.name for f in files}:
+            stale.unlink()
+    for path in files:
+        atomic_write(keep / path.name, trimmed(path))
+    return keep
+
+
 def update(results: Path, readme: Path | None = None, keep: Path | None = None,
            schema_doc: Path | None = None) -> str:
-    """Make the findings block from `results`; write it into `readme`, a trimmed copy to `keep`,
-    and the schema's table into `schema_doc`."""
-    loaded = load([results])
+    """Make the findings block from `results` (a run's JSON, or a `tfreuse bench` folder); write
+    it into `readme`, a trimmed copy to `keep`, and the schema's table into `schema_doc`."""
+    loaded = load(_results_files(results))
     block = table(loaded)
     if keep is not None:
-        if not results.is_file():
-            raise UserInputError(f"{results}: --keep copies one results file, not a folder")
-        if keep.resolve() == results.resolve():
-            raise UserInputError(f"{keep}: is the results file itself; inputs are never overwritten")
-        atomic_write(keep, trimmed(results))
-        if table(load([keep])) != block:
+        kept = keep_trimmed(results, keep)
+        if table(load(_results_files(kept))) != block:
             raise UserInputError(f"{keep}: the trimmed copy gives another table than {results}")
     if readme is not None:
         _rewrite(readme, block, BEGIN, END)

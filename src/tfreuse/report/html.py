@@ -12,11 +12,12 @@ import pandas as pd
 from tfreuse.report import plots
 from tfreuse.units import kib, number
 from tfreuse.report.analyze import (REFERENCE_SHIFT_LIMIT, constant_columns, cost_order, errors,
-                                    headlines_apart, latest_runs)
+                                    headlines_apart, interval_label, latest_runs)
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
-COLUMNS = ("variant", "mode", "size", "device", "machine", "median ms", "ratio", "95% CI",
+# "interval" is named for what it covers (`analyze.interval_label`) in each table.
+COLUMNS = ("variant", "mode", "size", "device", "machine", "median ms", "ratio", "interval", "processes",
            "traces/step", "retained/step", "vars/step", "alloc peak", "RSS/step (secondary)",
            "learning kept", "drift", "param bytes")
 TEXT_COLUMNS = 5
@@ -38,7 +39,7 @@ def _row(row: dict) -> dict:
     if row.get("shifted") and ratio:
         ratio += " ~"
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median, ratio,
-             ci, number(row.get("traces_per_step"), ".2g"), kib(row.get("retained_bytes_per_step")),
+             ci, str(int(row.get("processes") or 1)), number(row.get("traces_per_step"), ".2g"), kib(row.get("retained_bytes_per_step")),
              number(per_step, ".2g"), kib(row.get("allocator_peak_delta_bytes") or math.nan),
              kib(row.get("rss_growth_per_step_bytes")),
              number(row.get("learning_retained"), ".0%"), number(row.get("frozen_weight_drift"), ".3g"),
@@ -52,10 +53,11 @@ def _table(rows: pd.DataFrame) -> dict:
     out and said once above it (`same`), columns empty throughout named once (`unmeasured`)."""
     rows = cost_order(rows)
     shaped = [_row(r) for r in rows.to_dict("records")]
-    cells = pd.DataFrame([row["cells"] for row in shaped], columns=list(COLUMNS))
+    columns = [interval_label(rows["processes"]) if c == "interval" else c for c in COLUMNS]
+    cells = pd.DataFrame([row["cells"] for row in shaped], columns=columns)
     kept, constant = constant_columns(cells)
     return {
-        "columns": [{"name": c, "text": COLUMNS.index(c) < TEXT_COLUMNS} for c in kept.columns],
+        "columns": [{"name": c, "text": columns.index(c) < TEXT_COLUMNS} for c in kept.columns],
         "rows": [{"cells": list(cells_row), "css": row["css"]}
                  for cells_row, row in zip(kept.itertuples(index=False), shaped)],
         "same": [f"{name}: {value}" for name, value in constant.items() if value],
@@ -123,4 +125,25 @@ def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str
                  for r in generic.itertuples()],
         machines=_machines(machines),
         shift_limit=f"{REFERENCE_SHIFT_LIMIT:.0%}",
+        interval=_interval_words(shown),
     )
+
+
+def _interval_words(shown: pd.DataFrame) -> dict:
+    """What the intervals on the page cover: a label, and a sentence for 'How to read this'."""
+    tfreuse_rows = shown[shown["tfreuse"].astype(bool)]
+    counts = sorted({int(k) for k in tfreuse_rows["processes"]}) if len(tfreuse_rows) else [1]
+    over = ("a 95% interval over the measurement's fresh processes ({}) that holds the next such "
+            "measurement's ratio: a hierarchical bootstrap that draws processes, then each drawn "
+            "process's rounds, widened for so few processes and for the next measurement's own spread"
+            .format(", ".join(str(k) for k in counts if k > 1)))
+    within = ("an interval within one process: the spread of its rounds at one moment only; another "
+              "run's ratio often lies outside it. <code>make bench</code> (<code>tfreuse bench</code>) "
+              "measures in several fresh processes and gives 95% intervals over them")
+    if counts == [1]:
+        sentence = f"the interval is {within}."
+    elif 1 not in counts:
+        sentence = f"the interval is {over}."
+    else:
+        sentence = f"where <i>processes</i> is above 1, the interval is {over}; where it is 1, {within}."
+    return {"label": interval_label(counts), "sentence": sentence}

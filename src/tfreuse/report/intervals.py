@@ -1,14 +1,14 @@
 """Intervals over processes: a figure measured in K fresh processes, resampled processes first, then rounds.
 
 One process gives one estimate of a benchmark (the median of its rounds, or of its per-round
-ratios to `shared`). The rounds of one process are taken at one moment, and on the 2-core VM the
-spread between processes and moments was about three times what the rounds of one run show
-(issue 5's closing note: median standard deviation 3.2% between runs against 1.2% within), so an
-interval over rounds alone is too narrow. Here the figure of K processes is the geometric mean of
-their estimates, and its interval a hierarchical bootstrap (Kalibera and Jones, "Rigorous
-benchmarking in reasonable time", 2013): each resample draws K processes with replacement, then,
-within each drawn process, its rounds with replacement. The interval thus carries the spread
-between processes as well as the one between rounds; with one process it is the rounds' alone.
+ratios to `shared`). The rounds of one process are taken at one moment; the spread between
+processes and moments is several times larger (docs/methodology.md, "Intervals"), so an interval
+over rounds alone is too narrow for anyone comparing with another run. Here the figure of K
+processes is the geometric mean of their estimates, and its interval a hierarchical bootstrap
+(Kalibera and Jones, "Rigorous benchmarking in reasonable time", 2013): each resample draws K
+processes with replacement, then, within each drawn process, its rounds with replacement. The
+interval thus carries the spread between processes as well as the one between rounds; with one
+process it is the rounds' alone, and is labelled so wherever it is shown.
 
 With few processes a plain percentile bootstrap is too narrow: it sees only the K estimates (a
 mean of 3 values resampled has 2/3 of the variance it should, and no tail beyond the extreme
@@ -26,9 +26,34 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import norm, t
 
-from tfreuse.report.analyze import bootstrap_medians
-
 RESAMPLES = 2000
+# Resamples of one process's rounds (the report's within-process intervals).
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def bootstrap_medians(samples: list, resamples: int = BOOTSTRAP_RESAMPLES,
+                      seed: int = 0) -> np.ndarray:
+    """(len(samples), resamples) medians of bootstrap resamples of each sample list.
+
+    Resampling indices into a *sorted* sample list, the median of a resample is the mean of the
+    two middle order statistics of its sorted indices. Lists of one length share one draw of
+    indices, so the whole bootstrap is a sort and two fancy-indexing lookups per length instead
+    of a median per row and resample. Each length draws from its own stream, seeded by (seed,
+    length), so a row's interval depends on its samples alone, not on which other rows are in the
+    file. Rows with fewer than 2 samples get NaN.
+    """
+    medians = np.full((len(samples), resamples), np.nan)
+    lengths = np.array([len(s) for s in samples])
+    for length in sorted(set(lengths[lengths >= 2].tolist())):
+        rows = np.flatnonzero(lengths == length)
+        ordered = np.sort(np.array([samples[i] for i in rows], dtype=float), axis=1)
+        rng = np.random.default_rng([seed, length])
+        picks = np.sort(rng.integers(0, length, (resamples, length)), axis=1)
+        lower, upper = picks[:, (length - 1) // 2], picks[:, length // 2]
+        medians[rows] = (ordered[:, lower] + ordered[:, upper]) / 2
+    return medians
+
+
 CONFIDENCE = 0.95
 
 
@@ -98,6 +123,21 @@ def interval(replicates: np.ndarray) -> tuple[float, float]:
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(replicates, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def next_measurement(processes: Sequence[Sequence[float]], bottoms: Sequence[Sequence[float]] | None = None,
+                     seed: int = 0) -> tuple[float, float]:
+    """The 95% interval that holds the figure of the next measurement of as many processes.
+
+    A user holds one run's interval against the next run's figure, which varies as much as this
+    one's: the difference of two such figures has twice the variance of one, so the interval of
+    this figure (`hierarchical`) is widened by sqrt(2) about it, in log space (a prediction
+    interval rather than a confidence interval of the mean).
+    """
+    replicates = hierarchical(processes, bottoms, seed=seed)
+    centre = np.log(point(processes, bottoms))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return interval(np.exp(centre + np.sqrt(2) * (np.log(replicates) - centre)))
 
 
 def change(base: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:

@@ -78,6 +78,8 @@ def _run_id(data: dict, path: Path) -> str:
 
 
 def _rows_of(data: dict, path: Path, machine: str, run: str) -> list[dict]:
+    # One of K fresh processes of one measurement (`tfreuse bench`), else a measurement of its own.
+    measured = ((data["machine_info"].get("tfreuse") or {}).get("measurement")) or {}
     rows = []
     for bench in data["benchmarks"]:
         if not isinstance(bench, dict) or not isinstance(bench.get("stats"), dict):
@@ -88,6 +90,8 @@ def _rows_of(data: dict, path: Path, machine: str, run: str) -> list[dict]:
             "source": str(path),
             "machine": machine,
             "run": run,
+            "measurement": str(measured.get("id") or run),
+            "process": int(measured.get("process") or 1),
             "name": str(bench.get("name", "")),
             "fullname": str(bench.get("fullname", bench.get("name", ""))),
             "group": bench.get("group"),

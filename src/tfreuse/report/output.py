@@ -8,14 +8,27 @@ from pathlib import Path
 import pandas as pd
 
 from tfreuse.atomic import atomic_write
-from tfreuse.report.analyze import analyze, headlines, latest_runs
+from tfreuse.report.analyze import analyze, headlines, interval_label, latest_runs
 from tfreuse.report.html import render
 from tfreuse.report.load import SAMPLE_COLUMNS, Loaded
 from tfreuse.units import kib
 
 
+def interval_columns(analyzed: pd.DataFrame) -> pd.DataFrame:
+    """`ratio_ci_low/high` named for what they cover: `ratio_interval95_over_processes_low/high`
+    where a row's measurement had several processes (the interval that holds the next such
+    measurement's ratio), `ratio_within_process_low/high` where it had one."""
+    over = analyzed["processes"].fillna(1).astype(int) > 1 if "processes" in analyzed else False
+    table = analyzed.copy()
+    for end in ("low", "high"):
+        value = table.pop(f"ratio_ci_{end}")
+        table[f"ratio_interval95_over_processes_{end}"] = value.where(over)
+        table[f"ratio_within_process_{end}"] = value.where(~over)
+    return table
+
+
 def _csv(analyzed: pd.DataFrame) -> str:
-    table = analyzed.drop(columns=list(SAMPLE_COLUMNS), errors="ignore")
+    table = interval_columns(analyzed).drop(columns=list(SAMPLE_COLUMNS), errors="ignore")
     return table.to_csv(index=False)
 
 
@@ -36,7 +49,8 @@ def summary_markdown(analyzed: pd.DataFrame) -> str:
     lines += [f"- {sentence}" for sentence in headlines(analyzed)] or ["- no ratios to report"]
     rows = analyzed[analyzed["tfreuse"] & (analyzed["variant"] != "shared")]
     if not rows.empty:
-        lines += ["", "| machine | scenario | variant | mode | size | ratio (95% CI) | traces/step | "
+        lines += ["", f"| machine | scenario | variant | mode | size | ratio ({interval_label(rows['processes'])}) "
+                  "| traces/step | "
                   "retained/step | RSS/step (secondary) |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rows.sort_values(["machine", "scenario", "mode", "size", "variant"]).itertuples():
             ratio = "refused" if r.outcome == "error" else (
@@ -59,7 +73,7 @@ def write_report(loaded: Loaded, folder: str | Path) -> dict[str, Path]:
         "csv": atomic_write(folder / "results.csv", _csv(analyzed)),
         "summary": atomic_write(folder / "summary.md", summary_markdown(analyzed)),
     }
-    parquet = _parquet(analyzed)
+    parquet = _parquet(interval_columns(analyzed))
     if parquet is not None:
         written["parquet"] = atomic_write(folder / "results.parquet", parquet)
     return written

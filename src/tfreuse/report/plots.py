@@ -22,7 +22,7 @@ from matplotlib.ticker import LogLocator, NullFormatter, NullLocator  # noqa: E4
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tfreuse.report.analyze import MODE_NAMES, is_fix  # noqa: E402
+from tfreuse.report.analyze import MODE_NAMES, interval_label, is_fix  # noqa: E402
 
 _WIDTH = 9.0
 _OVERVIEW_WIDTH = 7.5
@@ -188,7 +188,7 @@ def _points(axes, rows: pd.DataFrame, y: dict, x: np.ndarray, colour, sizes, mac
                   markeredgewidth=0.8, clip_on=False)
 
 
-def _legend(figure, modes: list[str], sizes_vary: bool, machines: list[str]) -> None:
+def _legend(figure, modes: list[str], sizes_vary: bool, machines: list[str], interval: str) -> None:
     handles = [Line2D([], [], marker="s", linestyle="", color=_colour(m, modes),
                       label=MODE_NAMES.get(m, m)) for m in modes]
     if sizes_vary:
@@ -198,14 +198,14 @@ def _legend(figure, modes: list[str], sizes_vary: bool, machines: list[str]) -> 
     if len(machines) > 1:
         handles += [Line2D([], [], marker=_MACHINE_MARKERS[i % len(_MACHINE_MARKERS)], linestyle="",
                            color="#444444", label=m) for i, m in enumerate(machines)]
-    handles.append(Line2D([], [], marker="|", linestyle="-", color="#444444", label="95% interval"))
+    handles.append(Line2D([], [], marker="|", linestyle="-", color="#444444", label=interval))
     figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False,
                   handletextpad=0.3, columnspacing=1.0)
 
 
 def overview(rows: pd.DataFrame) -> str | None:
     """Small multiples of every scenario's re-creating variants: slowdown against `shared` per mode
-    (log scale, 95% interval) and bytes retained per step, one row of panels per scenario."""
+    (log scale, with its interval) and bytes retained per step, one row of panels per scenario."""
     rows = rows[rows["tfreuse"].astype(bool) & (rows["outcome"] == "ok")]
     sizes = size_order(rows)  # from the `shared` rows, left out of the chart itself
     rows = rows[(rows["variant"] != "shared") & ~rows["variant"].map(is_fix).astype(bool)]
@@ -258,7 +258,8 @@ def overview(rows: pd.DataFrame) -> str | None:
                                 ha="center", va="top", fontweight="bold")
                 for side in ("top", "right"):
                     axes.spines[side].set_visible(False)
-        _legend(figure, modes, any(len(s) > 1 for s in sizes.values()), machines)
+        _legend(figure, modes, any(len(s) > 1 for s in sizes.values()), machines,
+                interval_label(rows["processes"] if "processes" in rows else 1))
         return _svg(figure, "overview", "overview: slowdown against shared and memory retained per step, per scenario")
 
 
@@ -268,7 +269,7 @@ def _categories(rows: pd.DataFrame) -> pd.Series:
 
 
 def scenario_figure(rows: pd.DataFrame, name: str) -> str | None:
-    """One scenario's small multiples side by side: slowdown against `shared` (log, 95% interval),
+    """One scenario's small multiples side by side: slowdown against `shared` (log, with its interval),
     bytes retained per step and, only where any is above 0, traces per step; colour is the mode."""
     rows = rows[(rows["outcome"] == "ok")]
     if rows.empty:
@@ -318,7 +319,7 @@ def scenario_figure(rows: pd.DataFrame, name: str) -> str | None:
             for side in ("top", "right"):
                 axes.spines[side].set_visible(False)
         axes_row[0][0].set_yticks(list(y.values()), list(y))
-        _legend(figure, modes, False, machines)
+        _legend(figure, modes, False, machines, interval_label(rows["processes"] if "processes" in rows else 1))
         return _svg(figure, f"scenario-{name}", f"{name}: slowdown, memory retained and traces per step")
 
 

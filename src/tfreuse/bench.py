@@ -1,0 +1,126 @@
+"""`tfreuse bench`: one measurement as K fresh pytest processes, so every interval spans processes.
+
+The rounds of one process are taken at one moment, and the spread between processes and moments
+is several times larger than the spread between rounds (docs/methodology.md, "Intervals"). So a
+measurement runs the whole suite K times, each in a fresh process, one after the other: a
+scenario's K processes lie minutes apart, never side by side, and whatever slows the machine for
+a while lands on one of them, not on all. Every other process runs the benchmarks in reversed
+order, so no figure leans on what ran before it. The first process measures every figure; the
+others are timing-only (`--tfreuse-timing-only`: no memory window, learning runs or overhead
+check, figures that do not vary between processes). Each process is pinned to one core (the last
+one this process may use) where the system allows it: the step's thread and TensorFlow's worker
+then share that core instead of landing on the same or on different cores from case to case.
+The report merges the K JSON files (`tfreuse.report.analyze.merge_processes`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tfreuse.devices import child_environment
+from tfreuse.errors import UserInputError
+
+DEFAULT_PROCESSES = 4
+ORDERS = ("default", "reversed")
+
+
+def pinned_core() -> int | None:
+    """The core a pinned process gets: the last one this process may use; None where the system
+    cannot pin (no `os.sched_setaffinity`: macOS, Windows)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    return max(os.sched_getaffinity(0))
+
+
+def _pin(core: int | None) -> Callable[[], None] | None:
+    if core is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {core})
+
+
+@dataclass
+class ProcessRun:
+    """One of the K processes: its place, order, JSON, wall seconds and pytest's exit status."""
+
+    process: int
+    order: str
+    json_path: Path
+    seconds: float
+    status: int
+
+
+def order_of(process: int) -> str:
+    """Default order for odd processes (1, 3, ...), reversed for even ones."""
+    return ORDERS[(process - 1) % 2]
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def run_processes(targets: Sequence[str], folder: Path, processes: int, identity: str,
+                  pytest_args: Sequence[str] = (), pin: bool = True, cwd: Path | None = None,
+                  say: Callable[[str], None] = lambda line: print(line, flush=True),
+                  name: str = "tfreuse bench") -> list[ProcessRun]:
+    """Run `pytest targets` `processes` times in fresh processes, one after the other; each writes
+    `folder/process-NN.json` (and its log beside it) as process K of N of measurement `identity`."""
+    if processes < 1:
+        raise UserInputError(f"--processes must be at least 1, not {processes}")
+    core = pinned_core() if pin else None
+    where = f", pinned to core {core}" if core is not None else (
+        "" if not pin else ", not pinned: this system cannot pin a process to a core")
+    runs: list[ProcessRun] = []
+    for process in range(1, processes + 1):
+        order = order_of(process)
+        json_path = folder / f"process-{process:02d}.json"
+        command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
+                   "--tfreuse-order", order, "--tfreuse-measurement", f"{identity}:{process}/{processes}",
+                   "--benchmark-json", str(json_path), *pytest_args,
+                   *(["--tfreuse-timing-only"] if process > 1 else [])]
+        say(f"{name}: process {process}/{processes} ({order} order{where}) ...")
+        started = time.perf_counter()
+        with open(json_path.with_suffix(".log"), "w", encoding="utf-8") as log:
+            status = subprocess.run(command, cwd=cwd, env=child_environment({"TF_CPP_MIN_LOG_LEVEL": "2"}),
+                                    stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin(core)).returncode
+        runs.append(ProcessRun(process, order, json_path, time.perf_counter() - started, status))
+        mean = sum(r.seconds for r in runs) / len(runs)
+        left = f"; about {_minutes(mean * (processes - process))} left" if process < processes else ""
+        failed = "" if status == 0 else f" (pytest exit status {status}; see {json_path.with_suffix('.log')})"
+        say(f"{name}: process {process}/{processes} done in {_minutes(runs[-1].seconds)}{failed}{left}")
+    return runs
+
+
+def new_folder(output: Path) -> tuple[Path, str]:
+    """A new `<output>/<UTC time>/` folder for one measurement, and that time as its identity."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = Path(output) / stamp
+    try:
+        folder.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise UserInputError(f"{folder} already exists; results are never overwritten") from None
+    return folder, stamp
+
+
+def run(benchmarks: Sequence[str], output: Path, processes: int = DEFAULT_PROCESSES,
+        profile: str | None = None, pin: bool = True, keyword: str | None = None,
+        pytest_args: Sequence[str] = ()) -> tuple[Path, list[ProcessRun]]:
+    """Measure `benchmarks` in `processes` fresh processes; (the measurement's folder, its runs)."""
+    from tfreuse.profiles import resolve_profile
+
+    try:
+        resolve_profile(profile)  # an unknown name fails here, not in K processes
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+    for target in benchmarks:
+        if not Path(target.split("::")[0]).exists():
+            raise UserInputError(f"{target}: no such benchmarks file or folder")
+    args = [*(["--tfreuse-profile", profile] if profile else []), *(["-k", keyword] if keyword else []),
+            *pytest_args]
+    folder, stamp = new_folder(output)
+    return folder, run_processes(benchmarks, folder, processes, stamp, args, pin=pin)
