@@ -21,8 +21,8 @@ def _report(args: argparse.Namespace) -> int:
     for warning in loaded.warnings:
         print(f"tfreuse report: warning: {warning}", file=sys.stderr)
     written = write_report(loaded, args.output)
-    print(f"{len(loaded.rows)} results from {len(loaded.machines)} machine(s) -> "
-          + ", ".join(str(path) for path in written.values()))
+    print(f"{len(loaded.rows)} results in {loaded.rows['source'].nunique()} file(s) from "
+          f"{len(loaded.machines)} machine(s) -> " + ", ".join(str(path) for path in written.values()))
     print(_intervals_said(loaded))
     return 0
 

@@ -193,5 +193,5 @@ def table(path: Path) -> str:
                      f"{r.ratio:>7.2f}x {span:>15} {r.traces_per_step:>11.2g} "
                      f"{kib(r.retained_bytes_per_step):>11} {per_step:>9.2g}")
     note = ("" if rows["processes"].max() > 1 else
-            " (the spread of one process's rounds; --processes 3 gives a 95% interval over fresh processes)")
+            " (the spread of one process's rounds; --processes 4 gives a 95% interval over fresh processes)")
     return "\n".join(lines + [f"interval: {label}{note}"])

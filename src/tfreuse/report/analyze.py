@@ -176,7 +176,7 @@ def merge_processes(rows: pd.DataFrame) -> pd.DataFrame:
     rows["processes"] = 1
     keys = rows[BENCHMARK].fillna("").astype(str)
     counts = keys.groupby(BENCHMARK)["fullname"].transform("size")
-    several = (counts > 1) & rows["tfreuse"].astype(bool)
+    several = counts > 1
     if several.any():  # each process's rounds against its own `shared` rounds, before runs merge
         rows["ratio_rounds"] = ratio_rounds(rows)
     # A measurement's rows carry its first process's run, so they are one run to `latest_runs`.

@@ -98,8 +98,10 @@ def _machines(machines: dict[str, dict]) -> list[dict]:
     return described
 
 
-def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str]) -> str:
-    """The whole report as one HTML string."""
+def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str],
+           file_count: int | None = None) -> str:
+    """The whole report as one HTML string (`file_count`: files read, when several processes'
+    rows were merged into one)."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     shown = latest_runs(analyzed)  # tables and plots: each machine's latest run; the CSV has all
@@ -110,7 +112,7 @@ def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str
     return environment.get_template("report.html.j2").render(
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         result_count=len(analyzed),
-        file_count=analyzed["source"].nunique(),
+        file_count=file_count or analyzed["source"].nunique(),
         machine_labels=machine_labels,
         earlier_results=len(analyzed) - len(shown),
         headlines=costliest,
@@ -120,7 +122,7 @@ def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str
         overview=plots.overview(shown),
         heatmap=plots.machine_heatmap(shown),
         scenarios=_scenario_sections(shown),
-        generic=[{"machine": r.machine, "group": r.group or "", "name": r.name,
+        generic=[{"machine": r.machine, "group": r.group if isinstance(r.group, str) else "", "name": r.name,
                   "median": number(r.median * 1e3, ".4g"), "rounds": r.rounds}
                  for r in generic.itertuples()],
         machines=_machines(machines),

@@ -69,7 +69,8 @@ def write_report(loaded: Loaded, folder: str | Path) -> dict[str, Path]:
     folder = Path(folder)
     analyzed = analyze(loaded.rows)
     written = {
-        "html": atomic_write(folder / "index.html", render(analyzed, loaded.machines, loaded.warnings)),
+        "html": atomic_write(folder / "index.html", render(analyzed, loaded.machines, loaded.warnings,
+                                                           loaded.rows["source"].nunique())),
         "csv": atomic_write(folder / "results.csv", _csv(analyzed)),
         "summary": atomic_write(folder / "summary.md", summary_markdown(analyzed)),
     }
