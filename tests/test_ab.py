@@ -1,6 +1,7 @@
 """`tfreuse ab`: the ABBA order, the dependency check, and the command end to end on a toy repository."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -68,6 +69,8 @@ def test_ab_of_a_commit_with_itself_runs_abba_and_passes(toy_repo):
     result = _ab(toy_repo, "--base", "HEAD", "--processes", "2", "--threshold", "100000")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "declare the same dependencies: one environment for both" in result.stdout
+    assert re.search(r"tfreuse ab: 1/4 base process 1 \.\.\. [0-9.]+ s; about [0-9.]+ min left", result.stdout)
+    assert re.search(r"tfreuse ab: 4/4 base process 2 \.\.\. [0-9.]+ s\n", result.stdout)
     assert "same-job A/B, 2 and 2 process(es)): 0 regression(s)" in result.stdout
     folder = next((toy_repo / "out").iterdir())
     manifest = json.loads((folder / ab.MANIFEST).read_text())
@@ -125,9 +128,11 @@ def test_ab_names_a_bad_base_and_exits_2(toy_repo):
 
 
 def test_every_process_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
-    from tests.fakes import capture_child_environment
+    from tfreuse import bench
 
-    seen = capture_child_environment(monkeypatch, ab)
+    seen: dict = {}
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    monkeypatch.setattr(bench, "run_logged", lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
     checkout = ab.Checkout(name="head", tree=tmp_path, python=sys.executable, commit="0" * 40)
     ab.run_process(checkout, "benchmarks", "smoke", tmp_path / "one.json")
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["PYTHONPATH"].startswith(str(tmp_path / "src"))

@@ -166,6 +166,7 @@ def test_bench_measures_a_users_tests_in_fresh_processes_and_reports_intervals_o
                    "-k", "named and function", "-o", "measured", "--report", "measured-report").stdout
     assert "tfreuse bench: process 1/2 (default order" in printed
     assert "tfreuse bench: process 2/2 (reversed order" in printed
+    assert "time / reuse [95% interval over 2 processes])" in printed and "fix: mitigated" in printed
     (folder,) = (outside / "measured").iterdir()
     infos = [json.loads((folder / f"process-0{k}.json").read_text())["machine_info"]["tfreuse"] for k in (1, 2)]
     assert [info["measurement"] for info in infos] == [
@@ -185,3 +186,24 @@ def test_measure_in_processes_writes_a_folder_and_prints_intervals_over_them(out
         "process-01.json", "process-02.json"]
     assert "interval: 95% interval over 2 processes" in result.stdout
     assert "tfreuse measure: process 2/2 (reversed order" in result.stderr
+
+
+def test_pytest_on_a_users_file_ends_with_the_findings_table(outside, user_run):
+    result, _ = user_run
+    tail = result.stdout[result.stdout.index("- tfreuse -"):]
+    lines = tail.splitlines()
+    assert lines[1].startswith("tfreuse: what re-creation costs (each scenario's costliest re-creation, "
+                               "then its fixes; time / reuse [within-process interval])")
+    assert lines[2].split() == ["scenario", "variant", "mode", "size", "time", "/", "reuse", "traces/step",
+                                "kept/step", "vars/step", "learning", "kept"]
+    rows = [line for line in lines[3:] if line.startswith(("layer[", "my dense", "from_a_value", " "))]
+    assert any(re.match(r"layer\[lstm\] +reinstantiated +tf\.function +default +[0-9.]+x \[[0-9.]+–[0-9.]+\] +1 +"
+                        r"[0-9.]+ KiB", line) for line in rows)
+    assert any(line.split()[:2] == ["fix:", "mitigated"] for line in rows)
+    assert any("from_a_value reinitialized (tf.function: NotRedrawable)" in line for line in lines)
+    assert any(line.startswith("results: out.json (`tfreuse report out.json -o DIR` writes the report)")
+               for line in lines)
+    quiet = _run(outside, sys.executable, "-m", "pytest", "test_my_layers.py", "-p",
+                 "no:cacheprovider", "--tfreuse-profile", "smoke", "--tfreuse-modes", "function", "-k", "named",
+                 "--tfreuse-no-summary")
+    assert "tfreuse: what re-creation costs" not in quiet.stdout

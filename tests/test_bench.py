@@ -159,6 +159,18 @@ def test_run_processes_runs_k_fresh_pinned_processes_and_says_how_far_it_has_com
         assert cores == sorted(os.sched_getaffinity(0))
 
 
+def test_whereabouts_names_the_scenario_and_share_of_cases_a_process_has_come_to(tmp_path):
+    log = tmp_path / "process-01.log"
+    assert bench.whereabouts(log) is None  # not written yet
+    log.write_text("collected 12 items\n\nbenchmarks/test_shared_layer.py::test_shared_layer[shared-eager-CPU:0-small] "
+                   "PASSED [  8%]\nbenchmarks/test_attention.py::test_attention[per_position-jit-CPU:0-len8] "
+                   "SKIPPED (XLA ...) [ 42%]\n")
+    assert bench.whereabouts(log) == "attention, 42% of the cases"
+    log.write_text(log.read_text() + "benchmarks/test_attention.py::test_attention[shared-jit-CPU:0-len8] PASSED"
+                   " [ 50%]\n")
+    assert bench.whereabouts(log) == "attention, 50% of the cases"
+
+
 def test_bench_refuses_bad_input_before_starting_a_process(tmp_path):
     from tfreuse.errors import UserInputError
 

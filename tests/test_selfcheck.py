@@ -134,6 +134,8 @@ def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp
     printed = capsys.readouterr().out
     assert "quick profile wall time" in printed and "A/A false alarms" in printed
     assert "two measurements' agreement: disjoint intervals" in printed
+    assert "selfcheck: stage 1 of 5 (0.0 min so far): quick-default (smoke profile, default order) ..." in printed
+    assert re.search(r"selfcheck: stage (\d+) of \1 \([0-9.]+ min so far\): measurement 2 of 2", printed)
     assert re.search(r"order independence: traces and variables per step \(default vs reversed\) +ok", printed)
     # Smoke-length runs may miss targets; the exit status says whether any check was missed.
     missed = "| missed |" in (folder / "selfcheck.md").read_text()

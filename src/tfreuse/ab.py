@@ -104,16 +104,17 @@ def run_process(checkout: Checkout, benchmarks: str, profile: str, json_path: Pa
     Its `src/` goes first on the path so that the side's own tfreuse package (harness, plugin)
     runs, not the one installed; pytest's output goes to a log beside the JSON.
     """
-    command = [checkout.python, "-m", "pytest", benchmarks, "-q", "-p", "no:cacheprovider",
+    from tfreuse.bench import run_logged
+
+    command = [checkout.python, "-m", "pytest", benchmarks, "-v", "-p", "no:cacheprovider",
                "--tfreuse-profile", profile, "--benchmark-json", str(json_path)]
     if keyword:
         command += ["-k", keyword]
     path = os.pathsep.join(p for p in (str(checkout.tree / "src"), os.environ.get("PYTHONPATH")) if p)
     environment = child_environment({"PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"})
     started = time.perf_counter()
-    with open(json_path.with_suffix(".log"), "w", encoding="utf-8") as log:
-        status = subprocess.run(command, cwd=checkout.tree, env=environment, stdout=log,
-                                stderr=subprocess.STDOUT).returncode
+    status = run_logged(command, json_path.with_suffix(".log"), environment,
+                        lambda now: print(f"[{now}]", end=" ", flush=True), cwd=checkout.tree)
     return time.perf_counter() - started, status
 
 
@@ -181,7 +182,9 @@ def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: st
                 json_path = folder / side / f"process-{counts[side]:02d}.json"
                 print(f"tfreuse ab: {position}/{len(order)} {side} process {counts[side]} ...", end=" ", flush=True)
                 seconds, status = run_process(checkouts[side], benchmarks, profile, json_path, keyword)
-                print(f"{seconds:.1f} s" + ("" if status == 0 else f" (pytest exit status {status})"), flush=True)
+                left = (time.perf_counter() - started) / position * (len(order) - position)
+                print(f"{seconds:.1f} s" + ("" if status == 0 else f" (pytest exit status {status})")
+                      + (f"; about {left / 60:.1f} min left" if position < len(order) else ""), flush=True)
                 if not json_path.exists():
                     raise UserInputError(f"the {side} process {counts[side]} wrote no results (pytest exit "
                                          f"status {status}); see {json_path.with_suffix('.log')}")

@@ -16,6 +16,7 @@ The report merges the K JSON files (`tfreuse.report.analyze.merge_processes`).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -64,12 +65,59 @@ def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
+# A line of pytest's verbose output for a finished test: its module and the share of tests done.
+_DONE = re.compile(r"^(\S+?\.py)::\S+ (?:PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)(?: \(.*\))?\s+\[\s*(\d+)%\]\s*$",
+                   re.MULTILINE)
+
+
+def whereabouts(log: Path) -> str | None:
+    """Where a child pytest process has come to, from its verbose log: the scenario (module) of
+    the last test it finished and its share of the cases, e.g. `attention, 42% of the cases`."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, 2) - 8192))
+            tail = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    found = _DONE.findall(tail)
+    if not found:
+        return None
+    module, percent = found[-1]
+    return f"{Path(module).stem.removeprefix('test_')}, {percent}% of the cases"
+
+
+def run_logged(command: Sequence[str], log_path: Path, environment: dict, progress: Callable[[str], None],
+               cwd: Path | None = None, preexec_fn: Callable[[], None] | None = None,
+               progress_every: float = 20.0) -> int:
+    """Run a verbose pytest `command` with its output in `log_path`; every `progress_every` seconds
+    tell `progress` where it has come to (`whereabouts`). Returns its exit status."""
+    with open(log_path, "w", encoding="utf-8") as log:
+        child = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT,
+                                 preexec_fn=preexec_fn)
+        try:
+            said = time.perf_counter()
+            while child.poll() is None:
+                time.sleep(0.5)
+                if time.perf_counter() - said >= progress_every and (now := whereabouts(log_path)):
+                    said = time.perf_counter()
+                    progress(now)
+        except BaseException:  # interrupted or terminated: the child goes too (as subprocess.run does)
+            child.kill()
+            child.wait()
+            raise
+        return child.returncode
+
+
 def run_processes(targets: Sequence[str], folder: Path, processes: int, identity: str,
                   pytest_args: Sequence[str] = (), pin: bool = True, cwd: Path | None = None,
                   say: Callable[[str], None] = lambda line: print(line, flush=True),
-                  name: str = "tfreuse bench") -> list[ProcessRun]:
+                  name: str = "tfreuse bench", progress_every: float = 20.0) -> list[ProcessRun]:
     """Run `pytest targets` `processes` times in fresh processes, one after the other; each writes
-    `folder/process-NN.json` (and its log beside it) as process K of N of measurement `identity`."""
+    `folder/process-NN.json` (and its log beside it) as process K of N of measurement `identity`.
+
+    A line as each process starts and ends (with the time left), and every `progress_every`
+    seconds one saying which scenario it has come to: plain lines, so a CI log keeps them.
+    """
     if processes < 1:
         raise UserInputError(f"--processes must be at least 1, not {processes}")
     core = pinned_core() if pin else None
@@ -79,15 +127,15 @@ def run_processes(targets: Sequence[str], folder: Path, processes: int, identity
     for process in range(1, processes + 1):
         order = order_of(process)
         json_path = folder / f"process-{process:02d}.json"
-        command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
+        command = [sys.executable, "-m", "pytest", *targets, "-v", "-p", "no:cacheprovider",
                    "--tfreuse-order", order, "--tfreuse-measurement", f"{identity}:{process}/{processes}",
                    "--benchmark-json", str(json_path), *pytest_args,
                    *(["--tfreuse-timing-only"] if process > 1 else [])]
         say(f"{name}: process {process}/{processes} ({order} order{where}) ...")
         started = time.perf_counter()
-        with open(json_path.with_suffix(".log"), "w", encoding="utf-8") as log:
-            status = subprocess.run(command, cwd=cwd, env=child_environment({"TF_CPP_MIN_LOG_LEVEL": "2"}),
-                                    stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin(core)).returncode
+        status = run_logged(command, json_path.with_suffix(".log"), child_environment({"TF_CPP_MIN_LOG_LEVEL": "2"}),
+                            lambda now: say(f"{name}: process {process}/{processes}: {now}"), cwd=cwd,
+                            preexec_fn=_pin(core), progress_every=progress_every)
         runs.append(ProcessRun(process, order, json_path, time.perf_counter() - started, status))
         mean = sum(r.seconds for r in runs) / len(runs)
         left = f"; about {_minutes(mean * (processes - process))} left" if process < processes else ""

@@ -43,8 +43,10 @@ def _intervals_said(loaded) -> str:
 
 def _bench(args: argparse.Namespace) -> int:
     from tfreuse import bench
+    from tfreuse.report.analyze import analyze
     from tfreuse.report.load import load
     from tfreuse.report.output import write_report
+    from tfreuse.report.terminal import table
 
     folder, runs = bench.run(args.benchmarks, args.output, processes=args.processes, profile=args.profile,
                              pin=not args.no_pin, keyword=args.keyword)
@@ -54,10 +56,11 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"tfreuse bench: {len(runs)} process(es) in {seconds / 60:.1f} min; results: {folder}")
     if not written:
         raise UserInputError(f"no process wrote results; see the logs in {folder}")
+    loaded = load(written)
+    for warning in loaded.warnings:
+        print(f"tfreuse bench: warning: {warning}", file=sys.stderr)
+    print("\n".join(table(analyze(loaded.rows))))
     if args.report:
-        loaded = load(written)
-        for warning in loaded.warnings:
-            print(f"tfreuse bench: warning: {warning}", file=sys.stderr)
         report = write_report(loaded, args.report)
         print("report: " + ", ".join(str(path) for path in report.values()))
     return status

@@ -23,6 +23,7 @@ _USED = pytest.StashKey[bool]()
 _SHARED_MEDIANS = pytest.StashKey[list]()
 _OVERHEAD = pytest.StashKey[dict]()
 _WARMED = pytest.StashKey[dict]()
+_SESSION_RESULTS = pytest.StashKey[list]()
 ORDERS = ("default", "reversed")
 
 DEFAULT_MODES = "eager,function"
@@ -43,6 +44,7 @@ _FLAGS = {
                "that runs only that case (as asv does for peak memory); timing stays in this one.",
     "timing-only": "Time the cases (and count traces and variables) but run no memory window, learning "
                    "runs or overhead check: `tfreuse bench` runs its processes after the first this way.",
+    "no-summary": "Leave out the findings table printed at the end of the session.",
 }
 
 
@@ -193,9 +195,37 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
         stats = timing_stats(benchmark)
         if case.variant == "shared" and record["outcome"] == "ok" and stats is not None:
             request.config.stash.setdefault(_SHARED_MEDIANS, []).append((stats.median, scenario, case))
+        request.config.stash.setdefault(_SESSION_RESULTS, []).append(
+            _as_json(request.node, benchmark.group, record, stats))
         return record
 
     return run
+
+
+_STATS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops")
+
+
+def _as_json(node: pytest.Item, group: str | None, record: dict, stats: Any) -> dict:
+    """One benchmark as pytest-benchmark's JSON holds it, for the session's summary table."""
+    timed = {name: getattr(stats, name) for name in _STATS} if stats is not None else {}
+    return {"name": node.name, "fullname": node.nodeid, "group": group, "extra_info": dict(record),
+            "stats": {**timed, "data": list(stats.data) if stats is not None else []}}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The findings table of this session's tfreuse benchmarks (`report.terminal`), unless timing
+    was disabled or `--tfreuse-no-summary` was given."""
+    results = config.stash.get(_SESSION_RESULTS, [])
+    disabled = config.getoption("benchmark_disable", False) and not config.getoption("benchmark_enable", False)
+    if not results or disabled or config.getoption("tfreuse_no_summary"):
+        return
+    from tfreuse.report.terminal import session_lines
+
+    saved = config.getoption("benchmark_json", None)
+    terminalreporter.write_sep("-", "tfreuse")
+    for line in session_lines(results, {"tfreuse": {"label": "this session"}}, str(saved) if saved else None):
+        terminalreporter.write_line(line)
 
 
 def _user_scenario(node: pytest.Item, case: Case) -> str:

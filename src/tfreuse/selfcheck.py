@@ -290,8 +290,21 @@ def markdown(checks: list[Check], tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class Stages:
+    """Says which stage of the self-check runs, of how many, and how long it has taken so far."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.started = total, 0, time.perf_counter()
+
+    def start(self, what: str) -> None:
+        """One line as a stage starts: its place, the time so far, what it runs."""
+        self.done += 1
+        minutes = (time.perf_counter() - self.started) / 60
+        print(f"selfcheck: stage {self.done} of {self.total} ({minutes:.1f} min so far): {what} ...", flush=True)
+
+
 def _measurements(suite: list[str], folder: Path, processes: int, profile: str,
-                  cwd: Path) -> tuple[Path, Path, list[float]]:
+                  cwd: Path, stages: Stages) -> tuple[Path, Path, list[float]]:
     """Two `tfreuse bench` measurements of `suite`, back to back: their folders and wall times."""
     from tfreuse import bench
     from tfreuse.errors import UserInputError
@@ -300,8 +313,7 @@ def _measurements(suite: list[str], folder: Path, processes: int, profile: str,
     for index in (1, 2):
         place = folder / f"bench-{index}"
         place.mkdir()
-        print(f"selfcheck: measurement {index} of 2 (tfreuse bench, {processes} processes, {profile} profile) ...",
-              flush=True)
+        stages.start(f"measurement {index} of 2 (tfreuse bench, {processes} processes, {profile} profile)")
         runs = bench.run_processes(suite, place, processes, f"{folder.name}-{index}",
                                    ["--tfreuse-profile", profile], cwd=cwd)
         if any(run.status != 0 for run in runs):
@@ -328,10 +340,11 @@ def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
     folder = output / stamp
     folder.mkdir(parents=True, exist_ok=False)
     results: dict[str, Path] = {}
+    stages = Stages(2 + aa_runs + (2 if measurements else 0))
 
     def run_one(name: str, targets: list[str], profile: str, order: str, *extra: str) -> float:
         path = folder / f"{name}.json"
-        print(f"selfcheck: {name} ({profile} profile, {order} order) ...", flush=True)
+        stages.start(f"{name} ({profile} profile, {order} order)")
         seconds, status = run_suite(targets, profile, order, path, extra, cwd=benchmarks.parent)
         print(f"selfcheck: {name} took {seconds:.1f} s", flush=True)
         if status != 0 or not path.exists():
@@ -347,13 +360,13 @@ def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
     differing = [str(Path(rootdir) / test) for test in memory_differences(
         order_deltas(_analyzed(results["quick-default"]), _analyzed(results["quick-reversed"])))]
     if differing:
+        stages.total += 2
         for order in ("default", "reversed"):
             run_one(f"isolated-{order}", differing, quick_profile, order, "--tfreuse-isolate")
         isolated = (results["isolated-default"], results["isolated-reversed"])
     aa_folders = []
     for index in range(1, aa_runs + 1):
-        print(f"selfcheck: A/A run {index} of {aa_runs} (ab --base HEAD, {processes} processes a side) ...",
-              flush=True)
+        stages.start(f"A/A run {index} of {aa_runs} (ab --base HEAD, {processes} processes a side)")
         aa_folder = ab.run("HEAD", folder / f"aa-{index}", processes=processes, profile=quick_profile,
                            benchmarks=str(benchmarks.resolve()), repo=benchmarks.resolve().parent)
         aa_folders.append((aa_folder / "base", aa_folder / "head"))
@@ -363,7 +376,7 @@ def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
         from tfreuse.bench import DEFAULT_PROCESSES
 
         more_checks, more_tables = agreement_checks(*_measurements(
-            suite, folder, bench_processes or DEFAULT_PROCESSES, bench_profile, benchmarks.parent))
+            suite, folder, bench_processes or DEFAULT_PROCESSES, bench_profile, benchmarks.parent, stages))
         checks += more_checks
         tables.update(more_tables)
     print(text_table(checks))

@@ -37,7 +37,8 @@ def _figure(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:#.3g}"
 
 
-def _ratio(row: pd.Series) -> str:
+def ratio_text(row: pd.Series) -> str:
+    """`12.3x [11.0–13.9]`: a ratio with its interval, three significant digits."""
     text = f"{_figure(row['ratio'])}x"
     if math.isfinite(row.get("ratio_ci_low", math.nan)):
         text += f" [{_figure(row['ratio_ci_low'])}–{_figure(row['ratio_ci_high'])}]"
@@ -75,7 +76,8 @@ def _single_measurement(loaded: Loaded) -> tuple[str, dict]:
     return label, loaded.machines[label]["machine_info"]
 
 
-def _refusals(analyzed: pd.DataFrame) -> str:
+def refusals_text(analyzed: pd.DataFrame) -> str:
+    """The variants TensorFlow or Keras refused, in one sentence ('' when none)."""
     refused = errors(analyzed)
     if refused.empty:
         return ""
@@ -120,10 +122,10 @@ def table(loaded: Loaded) -> str:
         cells = [f"**{row['scenario']}**" if first else "", row["variant"] if first else f"fix: {row['variant']}",
                  MODE_NAMES.get(row["mode"], row["mode"]), str(row["size"])]
         cells += [str(row["device"])] if device_column else []
-        cells += [_ratio(row), number(row.get("traces_per_step"), ".2g"),
+        cells += [ratio_text(row), number(row.get("traces_per_step"), ".2g"),
                   kib(row.get("retained_bytes_per_step")), number(row.get("learning_retained"), ".0%")]
         lines.append("| " + " | ".join(cells) + " |")
-    refusals = _refusals(analyzed)
+    refusals = refusals_text(analyzed)
     return "\n".join(lines + ([""] + [refusals] if refusals else [])) + "\n"
 
 

@@ -110,6 +110,12 @@ def _rows_of(data: dict, path: Path, machine: str, run: str) -> list[dict]:
     return rows
 
 
+def rows_of(data: dict, source: str) -> pd.DataFrame:
+    """The rows of one run given as pytest-benchmark's JSON structure (a session's own results,
+    before or without a file): what `load` reads from a file holding `data`."""
+    return pd.DataFrame(_rows_of(data, Path(source), _label(data["machine_info"]), _run_id(data, Path(source))))
+
+
 def _read_json(path: Path) -> tuple[dict | None, str | None]:
     try:
         text = path.read_text(encoding="utf-8")
