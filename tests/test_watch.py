@@ -94,7 +94,9 @@ def test_watch_names_the_float_argument_and_the_dense_line(user_folder):
     summary = _summary(result)
     assert "`scale` (user_step.py:7): 5 trace(s), 4 retrace(s)" in summary
     assert "`factor` (Python float) changed 4 time(s): 0.0 -> 0.1 -> 0.2 -> 0.3 -> 0.4" in summary
-    assert f"user_step.py:{DENSE_LINE} in train_step: hidden = keras.layers.Dense(8, activation=\"relu\")(x)" in summary
+    assert (f"user_step.py:{DENSE_LINE} in train_step (Dense constructed here): "
+            "hidden = keras.layers.Dense(8, activation=\"relu\")(x)") in summary
+    assert "built at" not in summary  # constructed and built on one line
     assert "4 x dense_1/kernel (16, 8) float32 of layer dense_1 (Dense)" in summary
     assert "findings: 12" in summary
 
@@ -124,7 +126,7 @@ def test_the_users_guarded_test_fails_with_both_findings_then_passes_once_fixed(
     assert "ReuseError: tfreuse guard: steady-state steps re-created what they should reuse" in result.stdout
     assert "step 2: 2 new tf.Variable(s)" in result.stdout
     assert "dense_1/kernel (16, 8) float32 of layer dense_1 (Dense)" in result.stdout
-    assert (f"made at {user_folder.resolve() / 'user_step.py'}:{DENSE_LINE} in train_step: "
+    assert (f"made at {user_folder.resolve() / 'user_step.py'}:{DENSE_LINE} in train_step (Dense constructed here): "
             "hidden = keras.layers.Dense(8, activation=\"relu\")(x)") in result.stdout
     assert "`factor`: Python float 0.0 -> 0.1" in result.stdout
 
@@ -159,3 +161,4 @@ def test_the_marker_sets_the_fixtures_limits(user_folder):
     assert bad.returncode != 0
     assert "@pytest.mark.reuse_guard on test_user_step.py::test_bad_limit: ReuseGuard: max_traces " \
            "must be a whole number >= 0, not 'many'" in bad.stdout + bad.stderr
+
