@@ -67,8 +67,12 @@ def variable_finding(step: int | None, created: CreatedVariable) -> Finding:
 
 
 def trace_finding(step: int | None, event: TraceEvent) -> Finding:
-    """A finding for one tf.function trace in a steady-state step."""
-    return Finding("trace", step, event.called_at[0] if event.called_at else None, event.describe())
+    """A finding for one tf.function trace in a steady-state step, placed at the calling line (for
+    a new tf.function object made on another line, at the line that made it)."""
+    new_object = not event.retrace and event.function_objects > 1
+    where = event.made_elsewhere if new_object else None
+    where = where or (event.called_at[0] if event.called_at else None)
+    return Finding("trace", step, where, event.describe())
 
 
 class ReuseGuard:

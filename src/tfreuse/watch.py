@@ -145,8 +145,10 @@ def _function_lines(events: list[TraceEvent]) -> tuple[list[str], int]:
             lines.append(f"    `{argument}` ({kind}) changed {len(seen)} time(s): {_chain(values)}")
         if again:
             called = first.called_at[0] if first.called_at else None
-            lines.append("    a new tf.function is made each time" + (f" (first called at {_short(called.file)}:"
-                                                                        f"{called.line})" if called else "")
+            made = next((event.made_elsewhere for event in traced if event.made_elsewhere), None)
+            places = ([f"made at {_short(made.file)}:{made.line}"] if made else []) + (
+                [f"first called at {_short(called.file)}:{called.line}"] if called else [])
+            lines.append("    a new tf.function is made each time" + (f" ({', '.join(places)})" if places else "")
                          + ": create it once, outside the loop")
     return lines, findings
 
