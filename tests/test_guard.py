@@ -415,3 +415,103 @@ def test_tensorflows_trace_hook_still_gives_the_tracing_options():
     assert options.scope_type.name in ("VARIABLE_CREATION", "NO_VARIABLE_CREATION")
     assert list(concrete.function_type.parameters) == ["x"]
 
+
+# --- made on one line, used on another: the construction line first, then the build ----------
+
+SHARED_WEIGHT = tf.Variable(tf.ones((3, 2)))
+
+
+def _new_layer(x):
+    head = keras.layers.Dense(2)  # layer: constructed
+    return head(x)  # layer: built
+
+
+def _new_model(x):
+    model = keras.Sequential([keras.layers.Dense(2)])  # model: constructed
+    return model(x)  # model: built
+
+
+def _new_optimizer(x):
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)  # optimizer: constructed
+    optimizer.apply_gradients([(tf.ones((3, 2)), SHARED_WEIGHT)])  # optimizer: built
+
+
+def _new_metric(x):
+    mean = keras.metrics.Mean()  # metric: constructed
+    mean.update_state(x)  # metric: updated
+
+
+def _double(v):
+    return 2 * v
+
+
+def _new_function(x):
+    doubled = tf.function(_double)  # function: constructed
+    return doubled(x)  # function: called
+
+
+# (step, finding kind, what the finding says, class named as constructed, marker of the line that
+# built or called it; None: built where it was constructed)
+MADE_HERE_USED_THERE = [
+    (_new_layer, "variable", "kernel (3, 2) float32 of layer", "Dense", "layer: built"),
+    (_new_model, "variable", "kernel (3, 2) float32 of layer", "Dense", "model: built"),
+    (_new_optimizer, "variable", "momentum (3, 2) float32 of optimizer", "SGD", "optimizer: built"),
+    # A Keras metric makes its variables in its constructor: no separate build line.
+    (_new_metric, "variable", "total () float32 of metric", "Mean", None),
+    (_new_function, "trace", "a new tf.function object made from the same `def`", "tf.function",
+     "function: called"),
+]
+
+
+@pytest.mark.parametrize("step, kind, says, constructed, used", MADE_HERE_USED_THERE,
+                         ids=[row[0].__name__ for row in MADE_HERE_USED_THERE])
+def test_a_finding_names_the_construction_line_then_the_line_that_built_it(step, kind, says, constructed,
+                                                                           used):
+    name = step.__name__
+    made_line = _marked_line(f"{name.removeprefix('_new_')}: constructed")
+    x = tf.ones((4, 3))
+    with ReuseGuard(warmup_steps=1, raise_on_findings=False) as guard:
+        for _ in range(3):
+            with guard.step():
+                step(x)
+    found = [finding for finding in guard.findings if finding.kind == kind and says in finding.message]
+    assert {finding.step for finding in found} == {2, 3}, guard.report()
+    assert {(finding.where.file, finding.where.line) for finding in found} == {(__file__, made_line)}
+    message = found[0].message
+    assert f"made at {__file__}:{made_line} in {name} ({constructed} constructed here): " in message
+    if used is None:
+        assert "built at" not in message
+    elif kind == "variable":
+        assert f"built at {__file__}:{_marked_line(used)} in {name}: " in message
+        assert message.index("made at") < message.index("built at")
+    else:
+        assert f"called at {__file__}:{_marked_line(used)} in {name}: " in message
+
+
+def test_tensorflows_tf_function_class_still_passes_through_the_wrapped_init():
+    """Fails if tf.function objects stop being made through the `__init__` that
+    `tracing._on_every_function_made` wraps, or if the wrapper is not undone."""
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    from tfreuse.probes.tracing import _on_every_function_made
+
+    original = vars(polymorphic_function.Function)["__init__"]
+    seen = []
+    undo = _on_every_function_made(lambda function, frame: seen.append((function, frame.f_code.co_name)))
+    try:
+        made = tf.function(_double)
+
+        class Holder:
+            @tf.function
+            def method(self, v):
+                return v
+
+        bound = Holder().method
+        bound(tf.ones(1))
+    finally:
+        undo()
+    assert vars(polymorphic_function.Function)["__init__"] is original
+    functions = [function for function, _ in seen]
+    assert any(function is made for function in functions)
+    assert any(function._function_cache is made._function_cache for function in functions)
+    assert len(functions) >= 3  # tf.function(_double), the method's function, its per-object copy
