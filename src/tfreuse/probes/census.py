@@ -114,12 +114,6 @@ def _owning_object(frame) -> tuple[object, str] | None:
     return None
 
 
-def _owner(frame) -> str | None:
-    """The innermost Keras layer, optimizer or metric on the stack: the one making the variable."""
-    found = _owning_object(frame)
-    return found[1] if found else None
-
-
 def describe_creation(variable, frame) -> CreatedVariable:
     """Name, shape, dtype, owner, the owner's construction lines and the user lines of a variable
     just made below `frame`."""
