@@ -88,3 +88,98 @@ def test_sources_name_variables_made_after_clear_session():
         keras.backend.clear_session()
         keras.layers.Dense(3, name="after_reset")(tf.ones((2, 5)))
     assert [created.name for created in window.creations] == ["after_reset/kernel", "after_reset/bias"]
+
+
+# --- where the owner of a variable was constructed ----------------------------------------------
+
+def _line(marker: str) -> int:
+    """The line of this file ending with the comment `# marker`."""
+    return next(number for number, text in enumerate(open(__file__).read().splitlines(), 1)
+                if text.endswith(f"# {marker}"))
+
+
+def test_sources_name_the_owners_construction_line_and_the_line_that_built_it():
+    with VariableWindow(sources=True) as window:
+        head = keras.layers.Dense(3, name="split")  # constructed here
+        head(tf.ones((2, 5)))  # built here
+    kernel = window.creations[0]
+    assert (kernel.owner_class, kernel.site.line, kernel.where[0].line) == (
+        "Dense", _line("constructed here"), _line("built here"))
+    assert kernel.built_elsewhere
+    assert kernel.source_lines()[0].startswith(f"made at {__file__}:{_line('constructed here')} in "
+                                               "test_sources_name_the_owners_construction_line_and_the_line_"
+                                               "that_built_it (Dense constructed here): head = keras.layers.Dense(")
+    assert kernel.source_lines()[-1].startswith(f"built at {__file__}:{_line('built here')} in ")
+
+
+def test_a_variable_built_where_its_owner_was_constructed_has_no_built_line():
+    with VariableWindow(sources=True) as window:
+        keras.metrics.Mean(name="mean_here")  # metric with its variables
+    assert {created.site.line for created in window.creations} == {_line("metric with its variables")}
+    assert not any(created.built_elsewhere for created in window.creations)
+    assert all("built at" not in line for created in window.creations for line in created.source_lines())
+
+
+def test_an_owner_constructed_before_the_window_is_placed_at_the_building_line():
+    head = keras.layers.Dense(3)
+    with VariableWindow(sources=True) as window:
+        head(tf.ones((2, 5)))  # built in the window
+    assert [created.constructed_at for created in window.creations] == [(), ()]
+    assert {created.site.line for created in window.creations} == {_line("built in the window")}
+
+
+class _OwnInit(keras.layers.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units))
+
+    def call(self, x):
+        return x @ self.kernel
+
+
+class _NoInit(keras.layers.Layer):
+    def call(self, x):
+        return x
+
+
+def _configs():
+    """Configs of objects whose classes override `__init__` or only inherit it (named: Keras
+    numbers each new object's default name)."""
+    made = [_OwnInit(3, name="own"), _NoInit(name="no"), keras.layers.Dense(2, name="d"),
+            keras.optimizers.Adam(0.01, name="adam"), keras.metrics.Mean(name="mean"),
+            keras.Sequential([keras.layers.Dense(2, name="inner")], name="seq")]
+    return [obj.get_config() for obj in made]
+
+
+def test_keras_constructors_still_pass_through_the_wrapped_base_init():
+    """Fails if Keras stops constructing layers, models, optimizers and metrics through the base
+    classes' `__init__` that `census._wrap_keras_constructors` wraps, or if the wrapper changes
+    what Keras reads from the signature (configs), or is not undone."""
+    from tfreuse.probes.census import construction_site
+
+    originals = {cls: vars(cls).get("__init__") for cls in
+                 (keras.layers.Layer, keras.optimizers.Optimizer, keras.metrics.Metric)}
+    before = _configs()
+    x = tf.ones((2, 4))
+    with VariableWindow(sources=True):
+        during = _configs()
+        inputs = keras.Input((4,))
+        made = {  # every kind of owner, each constructed on its own line
+            "layer": keras.layers.Dense(2),
+            "own_init": _OwnInit(2),
+            "no_init": _NoInit(),
+            "sequential": keras.Sequential([keras.layers.Dense(2)]),
+            "functional": keras.Model(inputs, keras.layers.Dense(2)(inputs)),
+            "optimizer": keras.optimizers.SGD(0.1),
+            "metric": keras.metrics.Mean(),
+        }
+        made["own_init"](x)
+    assert during == before
+    for label, obj in made.items():
+        site = construction_site(obj)
+        assert site and site[0].file == __file__ and site[0].text.startswith(f'"{label}": '), (label, site)
+    assert {cls: vars(cls).get("__init__") for cls in originals} == originals
+    assert construction_site(keras.layers.Dense(2)) == ()  # nothing recorded after the window

@@ -59,12 +59,14 @@ def _line_of(module, place: str) -> int:
 
 
 # (scenario module, variant, mode, finding kind, what the finding says, the line of the scenario's
-# module it points at). New anti-pattern scenarios are one more row. None for the line: the
-# variables are made by Keras from tfreuse's harness (a built-in layer built on its first call),
-# so no frame of the scenario module is on the stack; the message still names the layer.
+# module it points at: for a variable, the line that constructed its Keras layer, optimizer or
+# metric when known, else the line that made it). New anti-pattern scenarios are one more row.
+# None for the line: the variables are made by Keras from tfreuse's harness (a built-in layer
+# built on its first call), so no frame of the scenario module is on the stack; the message still
+# names the layer.
 ANTI_PATTERNS = [
     ("test_shared_layer", "reinstantiated", "eager", "variable", "of layer linear_layer",
-     "self.kernel = self.add_weight("),
+     "make_layer=lambda size: LinearLayer(size[\"units\"]),"),
     ("test_shared_layer", "reinstantiated", "function", "trace", "a different LinearLayer object", None),
     ("test_training_loop", "recreated", "eager", "variable", "Variable (8, 4) float32",
      "TrainingLoop.recreated: def body(x, y): >> holder.weight = tf.Variable(w0)"),
@@ -76,10 +78,10 @@ ANTI_PATTERNS = [
      "a different Dense object", "return forward(layer, x)"),
     ("test_function_rules", "new_object_arg", "function", "variable", "of layer dense", None),
     ("test_attention", "reinstantiated", "eager", "variable", "of layer query_0 (Dense)",
-     "dense.build((None, input_shape[-1]))"),
+     "self.projections = [keras.layers.Dense(dim, name="),
     ("test_recurrent", "reinstantiated", "eager", "variable", "(LSTMCell)", None),
     ("test_transfer_learning", "reinstantiated", "eager", "variable", "features/kernel",
-     "extractor = keras.Sequential(["),
+     "keras.layers.Dense(size[\"hidden\"], activation=\"relu\", name=\"features\"),"),
     ("test_transfer_learning", "reinstantiated", "function", "trace", "a different Sequential object",
      "return step(latest[\"extractor\"], x, y)"),
     # Python scalar argument and changing shape (function mode; `jit` traces the same way).
@@ -99,20 +101,20 @@ ANTI_PATTERNS = [
      "a new tf.function object made from the same `def`",
      "return (model.forward_jit if ctx.mode == \"jit\" else model.forward)(x)"),
     # Layers created in `call`. Keras makes a Dense's weights when the layer is first called
-    # (its build), not at `Dense(...)`: by then `_dense_layers` has returned, so the innermost
-    # user line is the call `x = layer(x)` in `_apply`; the message's next line ("called from")
-    # is `BlockInCall.call`'s `_apply(_dense_layers(self.size), x)`. In function mode TensorFlow
+    # (its build), not at `Dense(...)`: the finding is placed at the construction in
+    # `_dense_layers` ("made at", called from `BlockInCall.call`), and the message names the
+    # build, the call `x = layer(x)` in `_apply`, as "built at". In function mode TensorFlow
     # itself refuses the second trace's variables (a ValueError, the scenario's expected error)
     # during the first step, before the guard has a steady step to judge.
     ("test_layers_in_call", "reinstantiated", "eager", "variable",
-     "kernel (16, 32) float32 of layer dense", "_apply: x = layer(x)"),
+     "kernel (16, 32) float32 of layer dense", "_dense_layers: return [keras.layers.Dense("),
     # Optimizer re-created: by `compile` with a new Adam (Keras builds its slots lazily, inside
-    # `train_on_batch`, and traces a new train function) or in a custom loop.
+    # `train_on_batch`, and traces a new train function) or in a custom loop. Its slots are
+    # placed at the Adam's construction (and built at `train_on_batch` / `apply_gradients`).
     ("test_recompile_in_loop", "recompiled", "eager", "variable",
      "/iteration () int64 of optimizer adam", "return keras.optimizers.Adam(LEARNING_RATE)"),
     ("test_recompile_in_loop", "recompiled", "function", "variable",
-     "_kernel_momentum (16, 32) float32 of optimizer adam",
-     "RecompileInLoop.recompiled: return model.train_on_batch(x, y)"),
+     "_kernel_momentum (16, 32) float32 of optimizer adam", "return keras.optimizers.Adam(LEARNING_RATE)"),
     ("test_recompile_in_loop", "recompiled", "function", "trace",
      "`one_step_on_data` (defined at", "RecompileInLoop.recompiled: return model.train_on_batch(x, y)"),
     # The same optimizer keeps its slots, but `compile` still makes Keras trace a new train function.
@@ -120,8 +122,7 @@ ANTI_PATTERNS = [
      "a new tf.function object made from the same `def`",
      "RecompileInLoop.mitigated_same_optimizer: return model.train_on_batch(x, y)"),
     ("test_recompile_in_loop", "optimizer_per_step", "eager", "variable",
-     "_kernel_momentum (16, 32) float32 of optimizer adam",
-     "optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))"),
+     "_kernel_momentum (16, 32) float32 of optimizer adam", "return keras.optimizers.Adam(LEARNING_RATE)"),
     ("test_recompile_in_loop", "optimizer_per_step", "function", "variable",
      "/iteration () int64 of optimizer adam", "return keras.optimizers.Adam(LEARNING_RATE)"),
     ("test_recompile_in_loop", "optimizer_per_step", "function", "trace",
@@ -413,3 +414,104 @@ def test_tensorflows_trace_hook_still_gives_the_tracing_options():
     assert options.function_cache is not None
     assert options.scope_type.name in ("VARIABLE_CREATION", "NO_VARIABLE_CREATION")
     assert list(concrete.function_type.parameters) == ["x"]
+
+
+# --- made on one line, used on another: the construction line first, then the build ----------
+
+SHARED_WEIGHT = tf.Variable(tf.ones((3, 2)))
+
+
+def _new_layer(x):
+    head = keras.layers.Dense(2)  # layer: constructed
+    return head(x)  # layer: built
+
+
+def _new_model(x):
+    model = keras.Sequential([keras.layers.Dense(2)])  # model: constructed
+    return model(x)  # model: built
+
+
+def _new_optimizer(x):
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)  # optimizer: constructed
+    optimizer.apply_gradients([(tf.ones((3, 2)), SHARED_WEIGHT)])  # optimizer: built
+
+
+def _new_metric(x):
+    mean = keras.metrics.Mean()  # metric: constructed
+    mean.update_state(x)  # metric: updated
+
+
+def _double(v):
+    return 2 * v
+
+
+def _new_function(x):
+    doubled = tf.function(_double)  # function: constructed
+    return doubled(x)  # function: called
+
+
+# (step, finding kind, what the finding says, class named as constructed, marker of the line that
+# built or called it; None: built where it was constructed)
+MADE_HERE_USED_THERE = [
+    (_new_layer, "variable", "kernel (3, 2) float32 of layer", "Dense", "layer: built"),
+    (_new_model, "variable", "kernel (3, 2) float32 of layer", "Dense", "model: built"),
+    (_new_optimizer, "variable", "momentum (3, 2) float32 of optimizer", "SGD", "optimizer: built"),
+    # A Keras metric makes its variables in its constructor: no separate build line.
+    (_new_metric, "variable", "total () float32 of metric", "Mean", None),
+    (_new_function, "trace", "a new tf.function object made from the same `def`", "tf.function",
+     "function: called"),
+]
+
+
+@pytest.mark.parametrize("step, kind, says, constructed, used", MADE_HERE_USED_THERE,
+                         ids=[row[0].__name__ for row in MADE_HERE_USED_THERE])
+def test_a_finding_names_the_construction_line_then_the_line_that_built_it(step, kind, says, constructed,
+                                                                           used):
+    name = step.__name__
+    made_line = _marked_line(f"{name.removeprefix('_new_')}: constructed")
+    x = tf.ones((4, 3))
+    with ReuseGuard(warmup_steps=1, raise_on_findings=False) as guard:
+        for _ in range(3):
+            with guard.step():
+                step(x)
+    found = [finding for finding in guard.findings if finding.kind == kind and says in finding.message]
+    assert {finding.step for finding in found} == {2, 3}, guard.report()
+    assert {(finding.where.file, finding.where.line) for finding in found} == {(__file__, made_line)}
+    message = found[0].message
+    assert f"made at {__file__}:{made_line} in {name} ({constructed} constructed here): " in message
+    if used is None:
+        assert "built at" not in message
+    elif kind == "variable":
+        assert f"built at {__file__}:{_marked_line(used)} in {name}: " in message
+        assert message.index("made at") < message.index("built at")
+    else:
+        assert f"called at {__file__}:{_marked_line(used)} in {name}: " in message
+
+
+def test_tensorflows_tf_function_class_still_passes_through_the_wrapped_init():
+    """Fails if tf.function objects stop being made through the `__init__` that
+    `tracing._on_every_function_made` wraps, or if the wrapper is not undone."""
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    from tfreuse.probes.tracing import _on_every_function_made
+
+    original = vars(polymorphic_function.Function)["__init__"]
+    seen = []
+    undo = _on_every_function_made(lambda function, frame: seen.append((function, frame.f_code.co_name)))
+    try:
+        made = tf.function(_double)
+
+        class Holder:
+            @tf.function
+            def method(self, v):
+                return v
+
+        bound = Holder().method
+        bound(tf.ones(1))
+    finally:
+        undo()
+    assert vars(polymorphic_function.Function)["__init__"] is original
+    functions = [function for function, _ in seen]
+    assert any(function is made for function in functions)
+    assert any(function._function_cache is made._function_cache for function in functions)
+    assert len(functions) >= 3  # tf.function(_double), the method's function, its per-object copy

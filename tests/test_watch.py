@@ -94,7 +94,9 @@ def test_watch_names_the_float_argument_and_the_dense_line(user_folder):
     summary = _summary(result)
     assert "`scale` (user_step.py:7): 5 trace(s), 4 retrace(s)" in summary
     assert "`factor` (Python float) changed 4 time(s): 0.0 -> 0.1 -> 0.2 -> 0.3 -> 0.4" in summary
-    assert f"user_step.py:{DENSE_LINE} in train_step: hidden = keras.layers.Dense(8, activation=\"relu\")(x)" in summary
+    assert (f"user_step.py:{DENSE_LINE} in train_step (Dense constructed here): "
+            "hidden = keras.layers.Dense(8, activation=\"relu\")(x)") in summary
+    assert "built at" not in summary  # constructed and built on one line
     assert "4 x dense_1/kernel (16, 8) float32 of layer dense_1 (Dense)" in summary
     assert "findings: 12" in summary
 
@@ -124,7 +126,7 @@ def test_the_users_guarded_test_fails_with_both_findings_then_passes_once_fixed(
     assert "ReuseError: tfreuse guard: steady-state steps re-created what they should reuse" in result.stdout
     assert "step 2: 2 new tf.Variable(s)" in result.stdout
     assert "dense_1/kernel (16, 8) float32 of layer dense_1 (Dense)" in result.stdout
-    assert (f"made at {user_folder.resolve() / 'user_step.py'}:{DENSE_LINE} in train_step: "
+    assert (f"made at {user_folder.resolve() / 'user_step.py'}:{DENSE_LINE} in train_step (Dense constructed here): "
             "hidden = keras.layers.Dense(8, activation=\"relu\")(x)") in result.stdout
     assert "`factor`: Python float 0.0 -> 0.1" in result.stdout
 
@@ -159,3 +161,61 @@ def test_the_marker_sets_the_fixtures_limits(user_folder):
     assert bad.returncode != 0
     assert "@pytest.mark.reuse_guard on test_user_step.py::test_bad_limit: ReuseGuard: max_traces " \
            "must be a whole number >= 0, not 'many'" in bad.stdout + bad.stderr
+
+
+MADE_THEN_USED = '''
+import keras
+import tensorflow as tf
+
+x = tf.ones((4, 3))
+weight = tf.Variable(tf.ones((3, 2)))
+
+
+def double(v):
+    return 2 * v
+
+
+for step in range(3):
+    head = keras.layers.Dense(2)
+    head(x)
+    model = keras.Sequential([keras.layers.Dense(2)])
+    model(x)
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    optimizer.apply_gradients([(tf.ones((3, 2)), weight)])
+    mean = keras.metrics.Mean()
+    mean.update_state(x)
+    doubled = tf.function(double)
+    doubled(x)
+print("trained")
+'''
+
+
+def test_watch_names_where_each_object_was_constructed_and_where_it_was_built(tmp_path):
+    """A layer, a model, an optimizer, a metric and a tf.function made on one line of a loop and
+    used on the next: each finding's line is the construction, with the build (or call) under it."""
+    script = MADE_THEN_USED.lstrip("\n")
+    (tmp_path / "made_then_used.py").write_text(script)
+    lines = script.splitlines()
+
+    def at(start: str) -> str:
+        number = next(n for n, line in enumerate(lines, 1) if line.strip().startswith(start))
+        return f"made_then_used.py:{number} in <module>"
+
+    result = _run(tmp_path, TFREUSE, "watch", "--", "python", "made_then_used.py")
+    assert result.returncode == 0, result.stderr
+    summary = _summary(result)
+    assert (f"  {at('head =')} (Dense constructed here): head = keras.layers.Dense(2)\n"
+            f"    built at {at('head(x)')}: head(x)\n"
+            "      2 x dense_2/kernel (3, 2) float32 of layer dense_2 (Dense)\n") in summary
+    assert (f"  {at('model =')} (Dense constructed here): model = keras.Sequential([keras.layers.Dense(2)])\n"
+            f"    built at {at('model(x)')}: model(x)\n") in summary
+    assert (f"  {at('optimizer =')} (SGD constructed here): optimizer = keras.optimizers.SGD(0.1, momentum=0.9)\n"
+            "    2 x sgd_1/iteration () int64 of optimizer sgd_1 (SGD)\n") in summary
+    assert (f"    built at {at('optimizer.apply')}: optimizer.apply_gradients([(tf.ones((3, 2)), weight)])\n"
+            "      2 x sgd_1/Variable_0_momentum (3, 2) float32 of optimizer sgd_1 (SGD)\n") in summary
+    assert (f"  {at('mean =')} (Mean constructed here): mean = keras.metrics.Mean()\n"
+            "    2 x mean/total () float32 of metric mean (Mean)\n") in summary
+    made, called = at("doubled =").split(" in ")[0], at("doubled(x)").split(" in ")[0]
+    assert (f"    a new tf.function is made each time (made at {made}, first called at {called}): "
+            "create it once, outside the loop") in summary
+    assert "findings: 20" in summary

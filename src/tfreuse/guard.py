@@ -8,9 +8,9 @@
 After the warm-up steps, a step fails (raises `ReuseError`, an AssertionError, so pytest shows
 it as a failed test) when it creates a tf.Variable, when a tf.function traces (a retrace, or a
 new tf.function object), or, at the end, when memory kept per step grows beyond the bound. The
-message says which variable (name, shape, dtype) and which of the user's lines made it, and for
-a trace which arguments changed since the function's previous trace, read from TensorFlow's own
-record of each trace. Without `step()` the whole `with` block counts as one steady-state step
+message says which variable (name, shape, dtype), which of the user's lines constructed its Keras
+layer, optimizer or metric and which built it, and for a trace which arguments changed since the
+function's previous trace, read from TensorFlow's own record of each trace. Without `step()` the whole `with` block counts as one steady-state step
 (warm up before entering it). The probes are the harness' own: `probes.census`,
 `probes.tracing`, `probes.memory`.
 """
@@ -49,26 +49,30 @@ class Finding:
 
     kind: str  # "variable", "trace" or "memory"
     step: int | None  # 1-based step number (None: the whole guarded block)
-    where: SourceLine | None  # the user's innermost line behind it
+    where: SourceLine | None  # the user's line to fix (a variable's: its owner's construction)
     message: str
 
 
-def _where_lines(where: tuple[SourceLine, ...]) -> str:
-    if not where:
-        return "made outside user code (no frame outside TensorFlow, Keras and tfreuse)"
-    first, *callers = where
-    return "made at " + str(first) + "".join(f"\n        called from {caller}" for caller in callers)
+def _where_lines(created: CreatedVariable) -> str:
+    """`made at` the owner's construction line (or the variable's line), `built at` the line that
+    built it when that differs, each with its callers."""
+    return "\n      ".join(created.source_lines())
 
 
 def variable_finding(step: int | None, created: CreatedVariable) -> Finding:
-    """A finding for one tf.Variable created in a steady-state step."""
-    text = f"{created.describe()}\n      {_where_lines(created.where)}"
-    return Finding("variable", step, created.where[0] if created.where else None, text)
+    """A finding for one tf.Variable created in a steady-state step, placed at the line to fix
+    (its owner's construction line when known)."""
+    text = f"{created.describe()}\n      {_where_lines(created)}"
+    return Finding("variable", step, created.site, text)
 
 
 def trace_finding(step: int | None, event: TraceEvent) -> Finding:
-    """A finding for one tf.function trace in a steady-state step."""
-    return Finding("trace", step, event.called_at[0] if event.called_at else None, event.describe())
+    """A finding for one tf.function trace in a steady-state step, placed at the calling line (for
+    a new tf.function object made on another line, at the line that made it)."""
+    new_object = not event.retrace and event.function_objects > 1
+    where = event.made_elsewhere if new_object else None
+    where = where or (event.called_at[0] if event.called_at else None)
+    return Finding("trace", step, where, event.describe())
 
 
 class ReuseGuard:

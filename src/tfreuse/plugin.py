@@ -310,8 +310,9 @@ def reuse_guard(request: pytest.FixtureRequest):
     """A `tfreuse.guard.ReuseGuard` around the test: wrap each step in `with reuse_guard.step():`.
 
     The first step (`warmup_steps`) may build and trace; a later step that creates a tf.Variable
-    or traces a tf.function fails the test, naming the variable and the line that made it, or the
-    function and the argument that changed. Limits come from `@pytest.mark.reuse_guard(...)`.
+    or traces a tf.function fails the test, naming the variable, the line that constructed its
+    Keras layer, optimizer or metric and the line that built it, or the function and the argument
+    that changed. Limits come from `@pytest.mark.reuse_guard(...)`.
     """
     from tfreuse.guard import ReuseGuard
 

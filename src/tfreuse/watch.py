@@ -2,14 +2,15 @@
 
 The script runs in this process (runpy, as `python` would run it) after the guard's probes are
 installed: every tf.function trace with what changed since the function's previous trace, every
-tf.Variable with the user's line that made it, and memory kept (after a garbage collection)
-before and after. Nothing fails: at exit a summary goes to stderr and the exit status is the
-script's, unless `--fail-on-findings` is given.
+tf.Variable with the user's line that constructed its Keras owner (and the line that built it),
+and memory kept (after a garbage collection) before and after. Nothing fails: at exit a summary
+goes to stderr and the exit status is the script's, unless `--fail-on-findings` is given.
 
 A script has no marked steps, so "after the first step" is read per line and per function: a
 tf.function's first trace is its warm-up and every later trace a finding (so is every further
 tf.function object made from the same `def`); a line's first creation of a variable (by name,
-shape and dtype) is its warm-up and every later creation of the same kind of variable a finding.
+shape and dtype; the line is its owner's construction when known) is its warm-up and every later
+creation of the same kind of variable a finding.
 Identical layers built at one line in a loop over layers look like re-creation too: for steps,
 use the guard, where the steps are marked.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tfreuse.probes.census import CreatedVariable
+from tfreuse.probes.stack import SourceLine
 from tfreuse.probes.tracing import TraceEvent
 from tfreuse.units import byte_size
 
@@ -143,8 +145,10 @@ def _function_lines(events: list[TraceEvent]) -> tuple[list[str], int]:
             lines.append(f"    `{argument}` ({kind}) changed {len(seen)} time(s): {_chain(values)}")
         if again:
             called = first.called_at[0] if first.called_at else None
-            lines.append("    a new tf.function is made each time" + (f" (first called at {_short(called.file)}:"
-                                                                        f"{called.line})" if called else "")
+            made = next((event.made_elsewhere for event in traced if event.made_elsewhere), None)
+            places = ([f"made at {_short(made.file)}:{made.line}"] if made else []) + (
+                [f"first called at {_short(called.file)}:{called.line}"] if called else [])
+            lines.append("    a new tf.function is made each time" + (f" ({', '.join(places)})" if places else "")
                          + ": create it once, outside the loop")
     return lines, findings
 
@@ -159,26 +163,42 @@ def _kind(variable: CreatedVariable) -> tuple:
 
 
 def _variable_lines(creations: list[CreatedVariable]) -> tuple[list[str], int]:
-    """Summary lines for variables made again by a line that had made the same kind before."""
+    """Summary lines for variables made again by a line that had made the same kind before.
+
+    The line is the owner's construction line when known (Keras builds a layer's weights on its
+    first call, elsewhere): findings are grouped by it, with the lines that built them under it.
+    """
     seen: set[tuple] = set()
-    again: dict[tuple, list[CreatedVariable]] = defaultdict(list)
+    again: dict[SourceLine | None, list[CreatedVariable]] = defaultdict(list)
     for variable in creations:
-        site = variable.where[0] if variable.where else None
+        site = variable.site
         key = (site.location if site else "", *_kind(variable))
         if key in seen:
             again[site].append(variable)
         seen.add(key)
     lines = []
     for site, variables in sorted(again.items(), key=lambda item: -len(item[1])):
-        place = f"{_short(site.file)}:{site.line} in {site.function}: {site.text}" if site else "outside user code"
-        lines.append(f"  {place}")
-        kinds: dict[tuple, int] = defaultdict(int)
-        examples: dict[tuple, CreatedVariable] = {}
-        for variable in variables:
-            kinds[_kind(variable)] += 1
-            examples.setdefault(_kind(variable), variable)
-        for kind, count in kinds.items():
-            lines.append(f"    {count} x {examples[kind].describe()}")
+        classes = list(dict.fromkeys(v.owner_class for v in variables if v.constructed_at and v.owner_class))
+        if site is None:
+            lines.append("  outside user code")
+        elif classes:
+            lines.append(f"  {_short(site.file)}:{site.line} in {site.function} "
+                         f"({', '.join(classes)} constructed here): {site.text}")
+        else:
+            lines.append(f"  {_short(site.file)}:{site.line} in {site.function}: {site.text}")
+        by_build: dict[SourceLine | None, list[CreatedVariable]] = defaultdict(list)
+        for variable in sorted(variables, key=lambda v: v.built_elsewhere):  # built at the site first
+            by_build[variable.where[0] if variable.built_elsewhere else None].append(variable)
+        for built, of_build in by_build.items():
+            indent = "    " if built is None else "      "
+            if built is not None:
+                lines.append(f"    built at {_short(built.file)}:{built.line} in {built.function}: {built.text}")
+            kinds: dict[tuple, int] = defaultdict(int)
+            examples: dict[tuple, CreatedVariable] = {}
+            for variable in of_build:
+                kinds[_kind(variable)] += 1
+                examples.setdefault(_kind(variable), variable)
+            lines += [f"{indent}{count} x {examples[kind].describe()}" for kind, count in kinds.items()]
     return lines, sum(len(variables) for variables in again.values())
 
 

@@ -9,7 +9,11 @@ scope again on the new default graph (`follow_default_graph`), so a step that cl
 and builds a model still has its variables counted.
 With `sources=True` each creation is also recorded with its name, shape, dtype, owner (a Keras
 layer, optimizer or metric) and the user's lines that made it, for the guard and `tfreuse watch`
-(off for benchmarks, where walking the stack would be inside the timer).
+(off for benchmarks, where walking the stack would be inside the timer). Keras makes a layer's
+weights when the layer is first called (built), not where it is constructed, and the line to fix
+is the construction: while such a window is open, the user's lines that construct each Keras
+layer (models included), optimizer and metric are remembered too (`recording_construction`), and
+a variable's record names its owner's construction lines beside the lines that built it.
 """
 
 from __future__ import annotations
@@ -37,7 +41,11 @@ class CreatedVariable:
     shape: tuple
     dtype: str
     owner: str | None  # "layer dense_3 (Dense)": the innermost Keras layer, optimizer or metric making it
-    where: tuple[SourceLine, ...]  # the user's frames, innermost first
+    where: tuple[SourceLine, ...]  # the user's frames that made (built) it, innermost first
+    # The user's frames that constructed the owner object (innermost first), when that happened
+    # while a census window with sources was open; empty otherwise.
+    constructed_at: tuple[SourceLine, ...] = ()
+    owner_class: str | None = None  # the owner's class name, "Dense"
 
     def describe(self) -> str:
         """`name shape dtype [of owner]`, as a finding prints it."""
@@ -45,34 +53,180 @@ class CreatedVariable:
         owner = f" of {self.owner}" if self.owner else ""
         return f"{self.name} {shape} {self.dtype}{owner}"
 
+    @property
+    def site(self) -> SourceLine | None:
+        """The line to fix: where the owner was constructed if known, else where the variable was made."""
+        return (self.constructed_at or self.where or (None,))[0]
+
+    @property
+    def built_elsewhere(self) -> bool:
+        """Whether the user's line that built the variable differs from its owner's construction line."""
+        return bool(self.constructed_at and self.where) and \
+            self.where[0].location != self.constructed_at[0].location
+
+    def source_lines(self) -> list[str]:
+        """`made at ...` (with callers), then `built at ...` when the build is on another line.
+
+        The owner's construction line comes first, marked `(Dense constructed here)`; without a
+        known construction, the line that made the variable.
+        """
+        if not self.where and not self.constructed_at:
+            return ["made outside user code (no frame outside TensorFlow, Keras and tfreuse)"]
+        if not self.constructed_at:
+            return _with_callers("made at", self.where)
+        note = f"{self.owner_class or 'owner'} constructed here"
+        lines = _with_callers("made at", self.constructed_at, note)
+        if self.built_elsewhere:
+            lines += _with_callers("built at", self.where)
+        return lines
+
+
+def _with_callers(label: str, frames: tuple[SourceLine, ...], note: str | None = None) -> list[str]:
+    first, *callers = frames
+    return [f"{label} {first.noted(note) if note else first}",
+            *(f"  called from {caller}" for caller in callers)]
+
 
 _OWNER_KINDS = (("layers", "Layer", "layer"), ("optimizers", "Optimizer", "optimizer"),
                 ("metrics", "Metric", "metric"))
 
 
-def _owner(frame) -> str | None:
-    """The innermost Keras layer, optimizer or metric on the stack: the one making the variable.
+def _owner_kinds() -> list[tuple[type, str]]:
+    """(Keras base class, label) for layers, optimizers and metrics; empty before Keras is imported."""
+    keras = sys.modules.get("keras")
+    kinds = [(getattr(getattr(keras, module, None), name, None), label) for module, name, label in _OWNER_KINDS]
+    return [(cls, label) for cls, label in kinds if isinstance(cls, type)]
+
+
+def _owning_object(frame) -> tuple[object, str] | None:
+    """The innermost Keras layer, optimizer or metric on the stack, and its label.
 
     Optimizers and metrics are looked for too, so that an optimizer's slot made inside
     `model.fit` is not put on the model's account.
     """
-    keras = sys.modules.get("keras")
-    kinds = [(getattr(getattr(keras, module, None), name, None), label) for module, name, label in _OWNER_KINDS]
-    kinds = [(cls, label) for cls, label in kinds if isinstance(cls, type)]
+    kinds = _owner_kinds()
     while frame is not None and kinds:
         candidate = frame.f_locals.get("self") if "self" in frame.f_code.co_varnames else None
         for cls, label in kinds:
             if isinstance(candidate, cls):
-                return f"{label} {candidate.name} ({type(candidate).__name__})"
+                return candidate, f"{label} {candidate.name} ({type(candidate).__name__})"
         frame = frame.f_back
     return None
 
 
 def describe_creation(variable, frame) -> CreatedVariable:
-    """Name, shape, dtype, owner and user lines of a variable just made below `frame`."""
+    """Name, shape, dtype, owner, the owner's construction lines and the user lines of a variable
+    just made below `frame`."""
     shape = tuple(variable.shape.as_list()) if variable.shape.rank is not None else ()
-    return CreatedVariable(variable.name.removesuffix(":0"), shape, variable.dtype.name,
-                           _owner(frame), user_frames(frame))
+    found = _owning_object(frame)
+    owner, label = found if found else (None, None)
+    return CreatedVariable(variable.name.removesuffix(":0"), shape, variable.dtype.name, label,
+                           user_frames(frame), construction_site(owner) if owner is not None else (),
+                           type(owner).__name__ if owner is not None else None)
+
+
+# Keras object -> the user's frames that constructed it (recorded while a sources window is open).
+_CONSTRUCTED: "weakref.WeakKeyDictionary[object, tuple[SourceLine, ...]]" = weakref.WeakKeyDictionary()
+_RECORDING = {"windows": 0, "restore": None}
+
+
+def construction_site(obj) -> tuple[SourceLine, ...]:
+    """The user's frames that constructed a Keras layer, optimizer or metric (innermost first);
+    empty if it was constructed while no census window with sources was open."""
+    try:
+        return _CONSTRUCTED.get(obj, ())
+    except TypeError:  # not hashable or not weakly referable: nothing recorded for it
+        return ()
+
+
+def _constructing_frame(obj, frame):
+    """The frame outside `obj`'s constructor chain (each subclass' `__init__` calling `super()`)."""
+    while frame is not None and "self" in frame.f_code.co_varnames and frame.f_locals.get("self") is obj:
+        frame = frame.f_back
+    return frame
+
+
+def _record_construction(obj, frame) -> None:
+    try:
+        if obj not in _CONSTRUCTED:
+            _CONSTRUCTED[obj] = user_frames(_constructing_frame(obj, frame))
+    except TypeError:
+        pass
+
+
+def _wrap_keras_constructors(record: Callable[[object, object], None]) -> Callable[[], None]:
+    """Call `record(obj, caller_frame)` as each Keras layer, optimizer or metric is constructed;
+    returns the function that undoes it.
+
+    Keras offers no hook on construction (it builds a layer's weights on its first call, so the
+    construction line is only seen while the object is made). This is the one place that relies
+    on how Keras constructs objects (3.15): every layer (models included), optimizer and metric
+    runs the `__init__` its base class `keras.layers.Layer`, `keras.optimizers.Optimizer` or
+    `keras.metrics.Metric` resolves to, through its subclasses' `super().__init__()`. That
+    `__init__` is replaced on the base class by one that records, then calls the original (with
+    the original's signature, which Keras reads for configs); undoing puts the original back (or
+    removes the attribute if the base class only inherited it).
+    tests/test_census.py fails if construction stops passing through it.
+    """
+    import functools
+    import inspect
+
+    def recording(original):
+        @functools.wraps(original)
+        def init(self, *args, **kwargs):
+            record(self, sys._getframe(1))
+            original(self, *args, **kwargs)
+
+        # Keras reads `cls.__init__`'s signature (with and without following `__wrapped__`) to
+        # make each object's config: both must read the original's.
+        init.__signature__ = inspect.signature(original)
+        return init
+
+    restores = []
+    for cls, _label in _owner_kinds():
+        own = "__init__" in vars(cls)
+        original = cls.__init__
+        init = recording(original)
+        cls.__init__ = init
+
+        def restore(cls=cls, own=own, original=original, init=init):
+            if cls.__dict__.get("__init__") is init:
+                if own:
+                    cls.__init__ = original
+                else:
+                    del cls.__init__
+
+        restores.append(restore)
+
+    def undo() -> None:
+        for restore in reversed(restores):
+            restore()
+
+    return undo
+
+
+@contextlib.contextmanager
+def recording_construction() -> Iterator[None]:
+    """Remember the user's construction lines of Keras layers, optimizers and metrics made in the
+    block (see `construction_site`). Nested blocks share one set of wrappers.
+
+    Keras is imported here if it is installed: a script run by `tfreuse watch` imports it only
+    after the window opened, and its first objects would have no construction line.
+    """
+    if _RECORDING["windows"] == 0:
+        try:
+            import keras  # noqa: F401 - its base classes must exist to be wrapped
+        except ImportError:
+            pass
+        _RECORDING["restore"] = _wrap_keras_constructors(_record_construction) if _owner_kinds() else None
+    _RECORDING["windows"] += 1
+    try:
+        yield
+    finally:
+        _RECORDING["windows"] -= 1
+        if _RECORDING["windows"] == 0 and _RECORDING["restore"] is not None:
+            _RECORDING["restore"]()
+            _RECORDING["restore"] = None
 
 
 @contextlib.contextmanager
@@ -134,6 +288,8 @@ class VariableWindow:
         return variable
 
     def __enter__(self) -> "VariableWindow":
+        self._construction = recording_construction() if self._sources else contextlib.nullcontext()
+        self._construction.__enter__()
         self._scope = follow_default_graph(self._record)
         self._scope.__enter__()
         return self
@@ -144,6 +300,7 @@ class VariableWindow:
 
     def __exit__(self, *exc_info) -> None:
         self._scope.__exit__(*exc_info)
+        self._construction.__exit__(*exc_info)
         gc.collect()
         self.created = len(self._created)
         self.alive_after = self.alive_now()

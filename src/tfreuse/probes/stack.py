@@ -58,6 +58,10 @@ class SourceLine:
     def __str__(self) -> str:
         return f"{self.file}:{self.line} in {self.function}: {self.text}"
 
+    def noted(self, note: str) -> str:
+        """As `str()`, with `(note)` after the function: `f.py:3 in step (Dense constructed here): ...`."""
+        return f"{self.file}:{self.line} in {self.function} ({note}): {self.text}"
+
     @property
     def location(self) -> str:
         """`file:line`, the form editors and terminals open."""

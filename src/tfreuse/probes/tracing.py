@@ -7,9 +7,10 @@ the traced body counts traces exactly, because the body only runs while TensorFl
 Two mechanisms on purpose. The scenarios' counts come from that counter (`TraceCounter`, also
 inside every `CountedFunction`): public behaviour only, and nothing runs per call, so it can sit
 inside the timer. `TraceLog` (the guard and watch) records every trace in the process with what
-changed, through TensorFlow's private tracing hooks and a stack walk per trace: it would put that
-cost inside the timed steps of every retracing variant and count Keras' and the `shared`
-reference's traces too, so the harness does not count with it.
+changed (and where each tf.function object was made), through TensorFlow's private tracing hooks
+and a stack walk per trace: it would put that cost inside the timed steps of every retracing
+variant and count Keras' and the `shared` reference's traces too, so the harness does not count
+with it.
 """
 
 from __future__ import annotations
@@ -129,11 +130,23 @@ class TraceEvent:
     function_objects: int  # distinct tf.function objects from the same `def` traced so far
     changes: tuple[Change, ...]  # empty for a first trace
     signature: str
+    # The user's frames that made this tf.function object (innermost first), when it was made
+    # while a TraceLog was open; empty otherwise.
+    made_at: tuple[SourceLine, ...] = ()
 
     @property
     def retrace(self) -> bool:
         """A trace of a function object that had been traced before."""
         return self.trace_number > 1
+
+    @property
+    def made_elsewhere(self) -> SourceLine | None:
+        """The line that made the tf.function object, if it is neither its `def` nor the call."""
+        if not self.made_at:
+            return None
+        others = {self.defined_at.location if self.defined_at else None,
+                  self.called_at[0].location if self.called_at else None}
+        return self.made_at[0] if self.made_at[0].location not in others else None
 
     def describe(self) -> str:
         """One paragraph a finding prints: function, where, why."""
@@ -147,8 +160,10 @@ class TraceEvent:
                        "(device, graph or captured values)")
             return f"{head} (trace {self.trace_number} of this function object):{because}"
         if self.function_objects > 1:
+            made = self.made_elsewhere
             return (f"{head}: a new tf.function object made from the same `def` "
-                    f"({self.function_objects} so far); create the tf.function once, outside the step")
+                    f"({self.function_objects} so far); create the tf.function once, outside the step"
+                    + (f"\n      made at {made.noted('tf.function constructed here')}" if made else ""))
         return f"tf.function `{self.function}`{where} traced for the first time{called}"
 
 
@@ -280,12 +295,76 @@ def _on_every_trace(callback: Callable[[Any, Any], None]) -> Callable[[], None]:
     return lambda: callbacks.remove(hook)
 
 
+def _on_every_function_made(callback: Callable[[Any, Any], None]) -> Callable[[], None]:
+    """Call `callback(function, caller_frame)` as each tf.function object is made; returns the
+    function that undoes it.
+
+    TensorFlow offers no hook on making a tf.function, and a trace only shows where it is called
+    (`f = tf.function(g)` made in a loop and called on the next line). This is the one place that
+    relies on how TensorFlow makes them (2.21): `tf.function`, a method's per-object copy and
+    Keras' train functions all construct `polymorphic_function.Function`, whose `__init__` is
+    replaced by one that calls the original, then `callback`; undoing puts the original back.
+    tests/test_guard.py fails if a tf.function stops passing through it.
+    """
+    try:
+        from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+        cls = polymorphic_function.Function
+        original = vars(cls)["__init__"]
+    except (ImportError, AttributeError, KeyError) as exc:
+        import tensorflow as tf
+
+        raise RuntimeError(f"tfreuse cannot see where tf.functions are made in TensorFlow "
+                           f"{tf.__version__}: its tf.function class changed ({exc})") from exc
+
+    @functools.wraps(original)
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        callback(self, sys._getframe(1))
+
+    cls.__init__ = init
+
+    def undo() -> None:
+        if vars(cls).get("__init__") is init:
+            cls.__init__ = original
+
+    return undo
+
+
+# id(function cache) -> (weak reference to the tf.function, the user's frames that made it)
+_MADE: dict[int, tuple[weakref.ref, tuple[SourceLine, ...]]] = {}
+_MAKING: dict[str, Any] = {"logs": 0, "undo": None}
+
+
+def _record_made(function, frame) -> None:
+    from tfreuse.probes.stack import user_frames
+
+    key = id(function._function_cache)  # noqa: SLF001 - the cache a trace's options hold
+
+    def forget(ref, key=key):
+        if _MADE.get(key, (None,))[0] is ref:
+            del _MADE[key]
+
+    _MADE[key] = (weakref.ref(function, forget), user_frames(frame))
+
+
+def made_at(function_cache) -> tuple[SourceLine, ...]:
+    """The user's frames that made the tf.function holding `function_cache` (while a TraceLog was
+    open), innermost first; empty if unknown."""
+    entry = _MADE.get(id(function_cache))
+    function = entry[0]() if entry else None
+    if function is None or getattr(function, "_function_cache", None) is not function_cache:
+        return ()
+    return entry[1]
+
+
 @dataclasses.dataclass
 class _FunctionHistory:
     options: list  # weak references to the TracingOptions seen (a tf.function has two, one cache)
     previous: dict
     previous_scope: Any
     traces: int = 0
+    made_at: tuple = ()  # the user's frames that made the tf.function object
 
     def belongs(self, options) -> bool:
         """Whether `options` is of this function: its cache is still held by options seen before."""
@@ -317,10 +396,18 @@ class TraceLog:
 
     def __enter__(self) -> "TraceLog":
         self._remove = _on_every_trace(self._record)
+        if _MAKING["logs"] == 0:
+            _MAKING["undo"] = _on_every_function_made(_record_made)
+        _MAKING["logs"] += 1
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._remove()
+        _MAKING["logs"] -= 1
+        if _MAKING["logs"] == 0:
+            _MAKING["undo"]()
+            _MAKING["undo"] = None
+            _MADE.clear()
 
     def _record(self, concrete_function, options) -> None:
         try:
@@ -344,7 +431,8 @@ class TraceLog:
             history = None
         site = (defined_at.file, defined_at.line) if defined_at else getattr(options, "name", "?")
         if history is None:
-            history = _FunctionHistory([weakref.ref(options)] if cache is not None else [], {}, None)
+            history = _FunctionHistory([weakref.ref(options)] if cache is not None else [], {}, None,
+                                       made_at=made_at(cache) if cache is not None else ())
             if cache is not None:
                 self._histories[id(cache)] = history
                 # Traced before this log started: TensorFlow's cache holds those traces, in order.
@@ -363,7 +451,8 @@ class TraceLog:
         history.traces += 1
         name = getattr(options, "name", None) or concrete_function.graph.name
         self.events.append(TraceEvent(name, defined_at, caller_frames(), history.traces, objects,
-                                      changes, str(concrete_function.function_type).split(" -> ")[0]))
+                                      changes, str(concrete_function.function_type).split(" -> ")[0],
+                                      history.made_at))
 
 
 def _earlier_traces(cache) -> list[dict]:
