@@ -200,3 +200,16 @@ def test_mine(reuse_benchmark):
     assert info["measurement"] == {"id": "m7", "process": 2, "processes": 3}
     if hasattr(os, "sched_getaffinity"):
         assert info["conditions"]["cpu_affinity"] == sorted(os.sched_getaffinity(0))
+
+
+def test_the_terminal_table_has_every_scenario_of_a_measurement_with_its_interval_named():
+    from tfreuse.report.terminal import table
+
+    analyzed = analyze(load([Path(__file__).resolve().parents[1] / "docs" / "findings-run"]).rows)
+    lines = table(analyzed)
+    assert lines[0].endswith("time / reuse [95% interval over 4 processes])")
+    recreating = analyzed[analyzed["tfreuse"].astype(bool) & analyzed["ratio"].notna()
+                          & (analyzed["variant"] != "shared")]
+    named = {line.split()[0] for line in lines[2:] if line and not line.startswith((" ", "Refused"))}
+    assert set(recreating["scenario"]) <= named
+    assert lines[-1].startswith("Refused by TensorFlow or Keras")

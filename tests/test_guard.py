@@ -418,7 +418,13 @@ def test_tensorflows_trace_hook_still_gives_the_tracing_options():
 
 # --- made on one line, used on another: the construction line first, then the build ----------
 
-SHARED_WEIGHT = tf.Variable(tf.ones((3, 2)))
+_SHARED_WEIGHT: list = []  # made on first use: a tensor made at import would fix TensorFlow's thread pools
+
+
+def _shared_weight():
+    if not _SHARED_WEIGHT:
+        _SHARED_WEIGHT.append(tf.Variable(tf.ones((3, 2))))
+    return _SHARED_WEIGHT[0]
 
 
 def _new_layer(x):
@@ -433,7 +439,7 @@ def _new_model(x):
 
 def _new_optimizer(x):
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)  # optimizer: constructed
-    optimizer.apply_gradients([(tf.ones((3, 2)), SHARED_WEIGHT)])  # optimizer: built
+    optimizer.apply_gradients([(tf.ones((3, 2)), _shared_weight())])  # optimizer: built
 
 
 def _new_metric(x):

@@ -46,8 +46,8 @@ def table(analyzed: pd.DataFrame) -> list[str]:
     if refusals:
         lines.append(refusals.replace("`", ""))
     if label == "within-process interval":
-        lines.append("within-process interval: the spread of this process's rounds only; `tfreuse bench` "
-                     "(`make bench`) measures in several fresh processes for 95% intervals over them")
+        lines.append("within-process interval: this process's rounds only; `tfreuse bench` measures in "
+                     "fresh processes for 95% intervals over them")
     return lines
 
 
