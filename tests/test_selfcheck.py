@@ -124,7 +124,8 @@ def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp
                            bench_profile="smoke", bench_processes=2)
     (folder,) = (tmp_path / "out").iterdir()
     assert sorted(p.name for p in folder.iterdir()) == [
-        "aa-1", "bench-1", "bench-2", "quick-default.json", "quick-reversed.json", "selfcheck.md"]
+        "aa-1", "bench-1", "bench-2", "quick-default.json", "quick-default.log", "quick-reversed.json",
+        "quick-reversed.log", "selfcheck.md"]
     (aa,) = (folder / "aa-1").iterdir()
     assert sorted(p.name for p in (aa / "base").glob("*.json")) == ["process-01.json"]
     for measurement in ("bench-1", "bench-2"):
@@ -135,7 +136,8 @@ def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp
     assert "quick profile wall time" in printed and "A/A false alarms" in printed
     assert "two measurements' agreement: disjoint intervals" in printed
     assert "selfcheck: stage 1 of 5 (0.0 min so far): quick-default (smoke profile, default order) ..." in printed
-    assert re.search(r"selfcheck: stage (\d+) of \1 \([0-9.]+ min so far\): measurement 2 of 2", printed)
+    assert re.search(r"selfcheck: stage (\d+) of \1 \([0-9.]+ min so far, about [0-9]+ min left\): "
+                     r"measurement 2 of 2", printed)
     assert re.search(r"order independence: traces and variables per step \(default vs reversed\) +ok", printed)
     # Smoke-length runs may miss targets; the exit status says whether any check was missed.
     missed = "| missed |" in (folder / "selfcheck.md").read_text()
@@ -212,9 +214,11 @@ def test_a_gpu_runs_device_wait_is_shown_beside_its_overhead(tmp_path):
 
 
 def test_every_run_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
-    from tests.fakes import capture_child_environment
+    from tfreuse import bench
 
-    seen = capture_child_environment(monkeypatch, selfcheck)
+    seen: dict = {}
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    monkeypatch.setattr(bench, "run_logged", lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
     selfcheck.run_suite(["suite"], "smoke", "default", tmp_path / "out.json")
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["TF_CPP_MIN_LOG_LEVEL"] == "2"
 

@@ -16,7 +16,6 @@ Each run is a fresh `python -m pytest` process over the benchmarks, whose JSON i
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -162,13 +161,16 @@ def agreement_checks(first: Path, second: Path, seconds: list[float]) -> tuple[l
 
 def run_suite(targets: list[str], profile: str, order: str, output: Path,
               extra: tuple[str, ...] = (), cwd: Path | None = None) -> tuple[float, int]:
-    """Run benchmarks (folders or test ids) in a fresh process; (wall seconds, pytest's status)."""
-    command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
+    """Run benchmarks (folders or test ids) in a fresh process, its output in a log beside `output`,
+    saying every 20 s which scenario it has come to; (wall seconds, pytest's status)."""
+    from tfreuse.bench import run_logged
+
+    command = [sys.executable, "-m", "pytest", *targets, "-v", "-p", "no:cacheprovider",
                "--tfreuse-profile", profile, "--tfreuse-order", order,
                "--benchmark-json", str(output), *extra]
     started = time.perf_counter()
-    status = subprocess.run(command, env=child_environment({"TF_CPP_MIN_LOG_LEVEL": "2"}), cwd=cwd,
-                            stdout=subprocess.DEVNULL, check=False).returncode
+    status = run_logged(command, output.with_suffix(".log"), child_environment({"TF_CPP_MIN_LOG_LEVEL": "2"}),
+                        lambda now: print(f"selfcheck:   {now}", flush=True), cwd=cwd)
     return time.perf_counter() - started, status
 
 
@@ -297,10 +299,13 @@ class Stages:
         self.total, self.done, self.started = total, 0, time.perf_counter()
 
     def start(self, what: str) -> None:
-        """One line as a stage starts: its place, the time so far, what it runs."""
-        self.done += 1
+        """One line as a stage starts: its place, the time so far (and left, at the mean pace of the
+        stages done so far), what it runs."""
         minutes = (time.perf_counter() - self.started) / 60
-        print(f"selfcheck: stage {self.done} of {self.total} ({minutes:.1f} min so far): {what} ...", flush=True)
+        left = f", about {minutes / self.done * (self.total - self.done):.0f} min left" if self.done else ""
+        self.done += 1
+        print(f"selfcheck: stage {self.done} of {self.total} ({minutes:.1f} min so far{left}): {what} ...",
+              flush=True)
 
 
 def _measurements(suite: list[str], folder: Path, processes: int, profile: str,
