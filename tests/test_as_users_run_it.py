@@ -197,7 +197,9 @@ def test_pytest_on_a_users_file_ends_with_the_findings_table(outside, user_run):
     assert lines[2].split() == ["scenario", "variant", "mode", "size", "time", "/", "reuse", "traces/step",
                                 "kept/step", "vars/step", "learning", "kept"]
     rows = [line for line in lines[3:] if line.startswith(("layer[", "my dense", "from_a_value", " "))]
-    assert any(re.match(r"layer\[lstm\] +reinstantiated +tf\.function +default +[0-9.]+x \[[0-9.]+–[0-9.]+\] +1 +"
+    # Which variant is costliest, and whether a smoke case had the 2 rounds an interval needs, is
+    # the machine's to say: the row's shape is not.
+    assert any(re.match(r"layer\[lstm\] +\w+ +tf\.function +default +[0-9.]+x( \[[0-9.]+–[0-9.]+\])? +[0-9.]+ +"
                         r"[0-9.]+ KiB", line) for line in rows)
     assert any(line.split()[:2] == ["fix:", "mitigated"] for line in rows)
     assert any("from_a_value reinitialized (tf.function: NotRedrawable)" in line for line in lines)
