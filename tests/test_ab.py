@@ -111,10 +111,16 @@ def test_a_terminated_ab_removes_its_base_worktree_and_its_pytest_child(toy_repo
     while len(worktrees()) < 2 and command.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(worktrees()) == 2, "the base worktree never appeared"
+    def command_line(child: psutil.Process) -> str:
+        try:
+            return " ".join(child.cmdline())
+        except psutil.Error:  # a child that has just ended (a git call) may be a zombie for a moment
+            return ""
+
     pytest_child = None
     while pytest_child is None and time.monotonic() < deadline:
         pytest_child = next((child for child in psutil.Process(command.pid).children(recursive=True)
-                             if "pytest" in " ".join(child.cmdline())), None)
+                             if "pytest" in command_line(child)), None)
         time.sleep(0.05)
     command.send_signal(signal.SIGTERM)
     assert command.wait(timeout=60) == 128 + signal.SIGTERM
