@@ -98,24 +98,60 @@ def _base_python(base_tree: Path, head_tree: Path, scratch: Path) -> str:
 
 
 def run_process(checkout: Checkout, benchmarks: str, profile: str, json_path: Path,
-                keyword: str | None = None) -> tuple[float, int]:
+                keyword: str | None = None, core: int | None = None, timing_only: bool = False) -> tuple[float, int]:
     """One fresh `pytest` process over `benchmarks` of `checkout`; (wall seconds, pytest's status).
 
     Its `src/` goes first on the path so that the side's own tfreuse package (harness, plugin)
-    runs, not the one installed; pytest's output goes to a log beside the JSON.
+    runs, not the one installed; pytest's output goes to a log beside the JSON. With `core`, the
+    process runs on that core only (as `tfreuse bench` pins its processes).
     """
-    from tfreuse.bench import run_logged
+    from tfreuse.bench import pin_to, run_logged
 
     command = [checkout.python, "-m", "pytest", benchmarks, "-v", "-p", "no:cacheprovider",
-               "--tfreuse-profile", profile, "--benchmark-json", str(json_path)]
-    if keyword:
-        command += ["-k", keyword]
-    path = os.pathsep.join(p for p in (str(checkout.tree / "src"), os.environ.get("PYTHONPATH")) if p)
-    environment = child_environment({"PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"})
+               "--tfreuse-profile", profile, "--benchmark-json", str(json_path), "--tfreuse-no-summary"]
+    command += (["-k", keyword] if keyword else []) + (["--tfreuse-timing-only"] if timing_only else [])
+    environment = child_environment({**_side_path(checkout), "TF_CPP_MIN_LOG_LEVEL": "2"})
     started = time.perf_counter()
     status = run_logged(command, json_path.with_suffix(".log"), environment,
-                        lambda now: print(f"[{now}]", end=" ", flush=True), cwd=checkout.tree)
+                        lambda now: print(f"[{now}]", end=" ", flush=True), cwd=checkout.tree,
+                        preexec_fn=pin_to(core))
     return time.perf_counter() - started, status
+
+
+def _side_path(checkout: Checkout) -> dict[str, str]:
+    """PYTHONPATH with the side's own `src/` first."""
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(checkout.tree / "src"), os.environ.get("PYTHONPATH")) if p)}
+
+
+def count_instructions(checkouts: dict[str, Checkout], benchmarks: str, profile: str, folder: Path,
+                       keyword: str | None = None) -> dict:
+    """Both sides' instruction counts, in one valgrind process each, side by side (counts do not
+    depend on load); what the manifest records of them."""
+    from tfreuse import counting
+
+    countings = [counting.Counting(side, [benchmarks], folder / f"{side}.json", python=checkout.python,
+                                   cwd=checkout.tree, environment=_side_path(checkout),
+                                   pytest_args=["--tfreuse-profile", profile, *(["-k", keyword] if keyword else [])])
+                 for side, checkout in checkouts.items()]
+    folder.mkdir()
+    print("tfreuse ab: counting instructions per step of the reuse cases, base and head side by side "
+          "under valgrind ...", flush=True)
+    results = counting.run(countings, say=lambda line: print(line.replace("tfreuse instructions", "tfreuse ab"),
+                                                             flush=True))
+    seconds = max(seconds for seconds, _status in results)
+    print(f"tfreuse ab: instructions counted in {seconds:.0f} s", flush=True)
+    statuses = {side: status for side, (_seconds, status) in zip(checkouts, results)}
+    for side, status in statuses.items():
+        if not (folder / f"{side}.json").exists():
+            log = folder / f"{side}.log"
+            older = "--tfreuse-instructions" in log.read_text(encoding="utf-8", errors="replace")
+            why = (f"not compared: the {side}'s tfreuse cannot count instructions (it predates the gate)" if older
+                   else f"not compared: the {side} side's counting process wrote no results (pytest exit "
+                        f"status {status}; see {log})")
+            print(f"tfreuse ab: instructions {why}", flush=True)
+            return {"unavailable": why, "seconds": round(seconds, 1)}
+    return {"files": {side: f"{folder.name}/{side}.json" for side in checkouts}, "seconds": round(seconds, 1),
+            "pytest_status": statuses}
 
 
 def same_job(baseline: Path, candidate: Path) -> dict | None:
@@ -133,14 +169,25 @@ def same_job(baseline: Path, candidate: Path) -> dict | None:
     return data
 
 
+GATES = ("instructions", "wall")
+
+
 def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: str = "quick",
-        benchmarks: str = "benchmarks", keyword: str | None = None, repo: Path | None = None) -> Path:
-    """Run base and working tree A B B A ..., `processes` of each; return the output folder."""
+        benchmarks: str = "benchmarks", keyword: str | None = None, repo: Path | None = None,
+        gates: tuple[str, ...] = GATES, pin: bool = True) -> Path:
+    """Count both sides' instructions (where valgrind is), then run base and working tree
+    A B B A ..., `processes` of each, pinned to one core unless `pin` is false; return the output
+    folder. A side's first process measures every figure, its others are timing-only."""
     from tfreuse.atomic import atomic_write
+    from tfreuse.bench import pinned_core
+    from tfreuse.probes.instructions import valgrind_missing
     from tfreuse.profiles import resolve_profile
 
-    if processes < 1:
+    if processes < 1 and "wall" in gates:
         raise UserInputError(f"--processes must be at least 1, not {processes}")
+    unknown = [gate for gate in gates if gate not in GATES]
+    if unknown or not gates:
+        raise UserInputError(f"--gates {','.join(gates)}: choose instructions, wall or both")
     try:
         resolve_profile(profile)  # an unknown name fails here, not in 2K processes
     except ValueError as exc:
@@ -160,11 +207,17 @@ def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: st
     dirty = bool(_git(head_tree, "status", "--porcelain", "--untracked-files=no"))
     if dirty:
         print("tfreuse ab: the working tree has uncommitted changes: the head side measures them", flush=True)
+    counted = "instructions" in gates and not valgrind_missing()
+    if "instructions" in gates and not counted:
+        print(f"tfreuse ab: instructions {valgrind_missing()}; the wall-time gate only", flush=True)
+    core = pinned_core() if pin else None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = Path(output).resolve() / stamp
     for side in SIDES:
         (folder / side).mkdir(parents=True, exist_ok=False)
     started = time.perf_counter()
+    instructions: dict = {"unavailable": valgrind_missing() if "instructions" in gates else "not asked (--gates)"}
+    runs: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="tfreuse-ab-") as scratch:
         base_tree = Path(scratch) / "base"
         _git(head_tree, "worktree", "add", "--detach", "--quiet", str(base_tree), commit)
@@ -175,31 +228,44 @@ def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: st
             }
             if not (base_tree / benchmarks).exists():
                 raise UserInputError(f"the base {base} ({commit[:12]}) has no {benchmarks} folder")
-            order, runs = abba_order(processes), []
-            counts = {side: 0 for side in SIDES}
-            for position, side in enumerate(order, start=1):
-                counts[side] += 1
-                json_path = folder / side / f"process-{counts[side]:02d}.json"
-                print(f"tfreuse ab: {position}/{len(order)} {side} process {counts[side]} ...", end=" ", flush=True)
-                seconds, status = run_process(checkouts[side], benchmarks, profile, json_path, keyword)
-                left = (time.perf_counter() - started) / position * (len(order) - position)
-                print(f"{seconds:.1f} s" + ("" if status == 0 else f" (pytest exit status {status})")
-                      + (f"; about {left / 60:.1f} min left" if position < len(order) else ""), flush=True)
-                if not json_path.exists():
-                    raise UserInputError(f"the {side} process {counts[side]} wrote no results (pytest exit "
-                                         f"status {status}); see {json_path.with_suffix('.log')}")
-                runs.append({"side": side, "file": f"{side}/{json_path.name}", "seconds": round(seconds, 2),
-                             "pytest_status": status})
+            if counted:
+                instructions = count_instructions(checkouts, benchmarks, profile, folder / "instructions", keyword)
+            if "wall" in gates:
+                runs = _wall_processes(checkouts, benchmarks, profile, folder, processes, keyword, core)
         finally:
             subprocess.run(["git", "-C", str(head_tree), "worktree", "remove", "--force", str(base_tree)],
                            capture_output=True)
     manifest = {
         "kind": "same-job A/B", "sides": list(SIDES), "base": base, "base_commit": commit,
         "head_commit": checkouts["head"].commit, "head_dirty": dirty, "head_tree": str(head_tree),
-        "processes": processes,
+        "processes": processes if "wall" in gates else 0, "pinned_core": core,
         "profile": profile, "benchmarks": benchmarks, "keyword": keyword, "runs": runs,
+        "instructions": instructions,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "same_environment": checkouts["base"].python == sys.executable,
     }
     atomic_write(folder / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return folder
+
+
+def _wall_processes(checkouts: dict[str, Checkout], benchmarks: str, profile: str, folder: Path,
+                    processes: int, keyword: str | None, core: int | None) -> list[dict]:
+    """The timed processes, A B B A ..., each side's first measuring every figure; what ran."""
+    where = f", pinned to core {core}" if core is not None else ""
+    order, runs, started = abba_order(processes), [], time.perf_counter()
+    counts = {side: 0 for side in SIDES}
+    for position, side in enumerate(order, start=1):
+        counts[side] += 1
+        json_path = folder / side / f"process-{counts[side]:02d}.json"
+        print(f"tfreuse ab: {position}/{len(order)} {side} process {counts[side]}{where} ...", end=" ", flush=True)
+        seconds, status = run_process(checkouts[side], benchmarks, profile, json_path, keyword, core,
+                                      timing_only=counts[side] > 1)
+        left = (time.perf_counter() - started) / position * (len(order) - position)
+        print(f"{seconds:.1f} s" + ("" if status == 0 else f" (pytest exit status {status})")
+              + (f"; about {left / 60:.1f} min left" if position < len(order) else ""), flush=True)
+        if not json_path.exists():
+            raise UserInputError(f"the {side} process {counts[side]} wrote no results (pytest exit "
+                                 f"status {status}); see {json_path.with_suffix('.log')}")
+        runs.append({"side": side, "file": f"{side}/{json_path.name}", "seconds": round(seconds, 2),
+                     "pytest_status": status})
+    return runs

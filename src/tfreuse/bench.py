@@ -39,7 +39,8 @@ def pinned_core() -> int | None:
     return max(os.sched_getaffinity(0))
 
 
-def _pin(core: int | None) -> Callable[[], None] | None:
+def pin_to(core: int | None) -> Callable[[], None] | None:
+    """A `preexec_fn` that pins a child process to `core` (None: no pinning)."""
     if core is None:
         return None
     return lambda: os.sched_setaffinity(0, {core})
@@ -86,26 +87,54 @@ def whereabouts(log: Path) -> str | None:
     return f"{Path(module).stem.removeprefix('test_')}, {percent}% of the cases"
 
 
+@dataclass
+class Child:
+    """A verbose pytest process to run with its output in a log: what `run_children` starts."""
+
+    command: Sequence[str]
+    log_path: Path
+    environment: dict
+    cwd: Path | None = None
+    preexec_fn: Callable[[], None] | None = None
+
+
+def run_children(children: Sequence[Child], progress: Callable[[int, str], None],
+                 progress_every: float = 20.0) -> list[int]:
+    """Run `children` side by side, each with its output in its log; every `progress_every` seconds
+    tell `progress` (the child's index, `whereabouts`) where each running one has come to.
+    Returns their exit statuses; if this process is interrupted or terminated, they go too."""
+    logs = [open(child.log_path, "w", encoding="utf-8") for child in children]
+    started: list[subprocess.Popen] = []
+    try:
+        for child, log in zip(children, logs):
+            started.append(subprocess.Popen(child.command, cwd=child.cwd, env=child.environment, stdout=log,
+                                            stderr=subprocess.STDOUT, preexec_fn=child.preexec_fn))
+        said = time.perf_counter()
+        while any(process.poll() is None for process in started):
+            time.sleep(0.5)
+            if time.perf_counter() - said >= progress_every:
+                said = time.perf_counter()
+                for index, (child, process) in enumerate(zip(children, started)):
+                    if process.poll() is None and (now := whereabouts(child.log_path)):
+                        progress(index, now)
+        return [process.returncode for process in started]
+    except BaseException:  # as subprocess.run does: the children do not outlive this process
+        for process in started:
+            process.kill()
+            process.wait()
+        raise
+    finally:
+        for log in logs:
+            log.close()
+
+
 def run_logged(command: Sequence[str], log_path: Path, environment: dict, progress: Callable[[str], None],
                cwd: Path | None = None, preexec_fn: Callable[[], None] | None = None,
                progress_every: float = 20.0) -> int:
     """Run a verbose pytest `command` with its output in `log_path`; every `progress_every` seconds
     tell `progress` where it has come to (`whereabouts`). Returns its exit status."""
-    with open(log_path, "w", encoding="utf-8") as log:
-        child = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT,
-                                 preexec_fn=preexec_fn)
-        try:
-            said = time.perf_counter()
-            while child.poll() is None:
-                time.sleep(0.5)
-                if time.perf_counter() - said >= progress_every and (now := whereabouts(log_path)):
-                    said = time.perf_counter()
-                    progress(now)
-        except BaseException:  # interrupted or terminated: the child goes too (as subprocess.run does)
-            child.kill()
-            child.wait()
-            raise
-        return child.returncode
+    child = Child(command, log_path, environment, cwd, preexec_fn)
+    return run_children([child], lambda _index, now: progress(now), progress_every)[0]
 
 
 def run_processes(targets: Sequence[str], folder: Path, processes: int, identity: str,
@@ -135,7 +164,7 @@ def run_processes(targets: Sequence[str], folder: Path, processes: int, identity
         started = time.perf_counter()
         status = run_logged(command, json_path.with_suffix(".log"), child_environment({"TF_CPP_MIN_LOG_LEVEL": "2"}),
                             lambda now: say(f"{name}: process {process}/{processes}: {now}"), cwd=cwd,
-                            preexec_fn=_pin(core), progress_every=progress_every)
+                            preexec_fn=pin_to(core), progress_every=progress_every)
         runs.append(ProcessRun(process, order, json_path, time.perf_counter() - started, status))
         mean = sum(r.seconds for r in runs) / len(runs)
         left = f"; about {_minutes(mean * (processes - process))} left" if process < processes else ""

@@ -1,4 +1,4 @@
-"""The `tfreuse` command: `bench`, `report`, `findings`, `compare`, `ab`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
+"""The `tfreuse` command: `bench`, `instructions`, `report`, `findings`, `compare`, `ab`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
@@ -66,6 +66,33 @@ def _bench(args: argparse.Namespace) -> int:
     return status
 
 
+def _instructions(args: argparse.Namespace) -> int:
+    from tfreuse import bench, counting
+    from tfreuse.profiles import resolve_profile
+
+    try:
+        resolve_profile(args.profile)
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+    for target in args.benchmarks:
+        if not Path(target.split("::")[0]).exists():
+            raise UserInputError(f"{target}: no such benchmarks file or folder")
+    folder, _stamp = bench.new_folder(args.output)
+    json_path = folder / "instructions.json"
+    pytest_args = [*(["--tfreuse-profile", args.profile] if args.profile else []),
+                   *(["-k", args.keyword] if args.keyword else [])]
+    print(f"tfreuse instructions: counting the reuse cases under valgrind (about 25 s to import "
+          f"TensorFlow, then seconds a case); log: {json_path.with_suffix('.log')}", flush=True)
+    [(seconds, status)] = counting.run([counting.Counting("instructions", args.benchmarks, json_path,
+                                                          pytest_args=pytest_args)])
+    if not json_path.exists():
+        raise UserInputError(f"pytest wrote no results (exit status {status}); see {json_path.with_suffix('.log')}")
+    print("\n".join(counting.table(counting.counts(json_path))))
+    print(f"tfreuse instructions: {seconds:.0f} s" + ("" if status == 0 else f" (pytest exit status {status})")
+          + f"; results: {json_path}")
+    return status
+
+
 def _agreement(args: argparse.Namespace) -> int:
     from tfreuse.report.agreement import agreement
     from tfreuse.report.analyze import analyze
@@ -118,28 +145,42 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _ab(args: argparse.Namespace) -> int:
-    from tfreuse import ab
+    from tfreuse import ab, counting
     from tfreuse.atomic import atomic_write
-    from tfreuse.report.compare import SAME_JOB, compare, markdown
+    from tfreuse.report.compare import SAME_JOB, compare, compare_instructions, instruction_markdown, markdown
     from tfreuse.report.load import load
 
+    gates = tuple(gate.strip() for gate in args.gates.split(",") if gate.strip())
     folder = ab.run(args.base, args.output, processes=args.processes, profile=args.profile,
-                    benchmarks=args.benchmarks, keyword=args.keyword)
+                    benchmarks=args.benchmarks, keyword=args.keyword, gates=gates, pin=not args.no_pin)
     manifest = ab.same_job(folder / "base", folder / "head")
-    comparison = compare(load([folder / "base"]), load([folder / "head"]), threshold=args.threshold / 100,
-                         kind=SAME_JOB)
-    text = markdown(comparison)
+    text, regressions = "", 0
+    files = manifest["instructions"].get("files")
+    if files:
+        counted = compare_instructions(counting.counts(folder / files["base"]), counting.counts(folder / files["head"]),
+                                       threshold=args.instruction_threshold / 100)
+        text += instruction_markdown(counted) + "\n"
+        regressions += len(counted.regressions)
+    elif "instructions" in gates:
+        text += f"## Instructions per step: {manifest['instructions']['unavailable']}\n\n"
+    if manifest["runs"]:
+        comparison = compare(load([folder / "base"]), load([folder / "head"]), threshold=args.threshold / 100,
+                             kind=SAME_JOB)
+        text += markdown(comparison)
+        regressions += len(comparison.regressions)
     failed = [run["file"] for run in manifest["runs"] if run["pytest_status"] != 0]
+    failed += [name for name, status in manifest["instructions"].get("pytest_status", {}).items() if status != 0]
     if failed:
         text += f"\n> pytest failed in {len(failed)} process(es): {', '.join(failed)} (logs beside them)\n"
+    pinned = "" if manifest["pinned_core"] is None else f", wall-time processes pinned to core {manifest['pinned_core']}"
     text += (f"\n`tfreuse ab --base {args.base}` ({manifest['base_commit'][:12]} vs the working tree at "
-             f"{manifest['head_commit'][:12]}), {args.profile} profile: {manifest['wall_seconds']:.0f} s\n")
+             f"{manifest['head_commit'][:12]}), {args.profile} profile{pinned}: {manifest['wall_seconds']:.0f} s\n")
     print(text)
     atomic_write(folder / "compare.md", text)
     if args.markdown:
         atomic_write(args.markdown, text)
     print(f"results: {folder}")
-    return EXIT_REGRESSION if len(comparison.regressions) or failed else 0
+    return EXIT_REGRESSION if regressions or failed else 0
 
 
 def _measure(args: argparse.Namespace) -> int:
@@ -191,6 +232,7 @@ def _watch(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     """The command line of `tfreuse`."""
     from tfreuse.ab import DEFAULT_PROCESSES, DEFAULT_THRESHOLD
+    from tfreuse.report.compare import INSTRUCTION_THRESHOLD
 
     main_parser = argparse.ArgumentParser(prog="tfreuse", description=__doc__)
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -220,6 +262,17 @@ def parser() -> argparse.ArgumentParser:
     benching.add_argument("--report", type=Path, metavar="DIR",
                           help="also write the report of this measurement into DIR")
     benching.set_defaults(run=_bench)
+
+    counting = commands.add_parser(
+        "instructions", help="count instructions per step of the reuse cases under valgrind's callgrind")
+    counting.add_argument("benchmarks", nargs="*", default=["benchmarks"],
+                          help="benchmark files or folders, yours too (default: benchmarks)")
+    counting.add_argument("--profile", help="smoke, quick or full: which sizes (default: $TFREUSE_PROFILE, else full)")
+    counting.add_argument("-k", dest="keyword", help="only the benchmarks matching this pytest -k expression")
+    counting.add_argument("-o", "--output", type=Path, default=Path("reports/instructions"),
+                          help="folder for a new <UTC time>/ folder with instructions.json and its log "
+                               "(default: reports/instructions)")
+    counting.set_defaults(run=_instructions)
 
     agreeing = commands.add_parser(
         "agreement", help="how often each of two measurements' ratio intervals holds the other's ratio")
@@ -262,6 +315,14 @@ def parser() -> argparse.ArgumentParser:
     testing.add_argument("--threshold", type=float, default=100 * DEFAULT_THRESHOLD,
                          help="slowdown in percent that the whole 95%% interval of the change must exceed "
                               f"(default: {100 * DEFAULT_THRESHOLD:g}, from A/A runs)")
+    testing.add_argument("--instruction-threshold", type=float, default=100 * INSTRUCTION_THRESHOLD,
+                         help="growth of instructions per step in percent that fails a reuse case "
+                              f"(default: {100 * INSTRUCTION_THRESHOLD:g}, from A/A runs)")
+    testing.add_argument("--gates", default="instructions,wall",
+                         help="instructions (counted under valgrind, where it is installed), wall (timed "
+                              "processes) or both (default: instructions,wall)")
+    testing.add_argument("--no-pin", action="store_true",
+                         help="let the timed processes run on any core (default: pinned to one core, recorded)")
     testing.add_argument("-o", "--output", type=Path, default=Path("reports/ab"),
                          help="folder for a new <UTC time>/ folder of both sides' runs and compare.md")
     testing.add_argument("--markdown", type=Path, help="also write the markdown table here")

@@ -23,6 +23,7 @@ from typing import Any, Callable, ClassVar, Mapping
 from tfreuse import conditions, devices, schema
 from tfreuse.errors import VariantUnavailable, first_line
 from tfreuse.pairing import SharedReference
+from tfreuse.probes import instructions
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import DEFAULT_HEADROOM, MemoryWindow, RetainedWindow, sampling_interval
 from tfreuse.probes.tracing import CountedFunction, TraceCounter, TraceWindow
@@ -178,7 +179,17 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "allocator_peak_delta_bytes": None,
         "shared_samples_s": None,
         "probe_process": "same",
+        "instructions_per_step": None,
+        "instruction_steps": 0,
+        "instructions_unavailable": instructions.NOT_COUNTED,
     }
+
+
+def counts_instructions(variant: str) -> bool:
+    """Whether a variant's instructions are counted: the reuse baseline and the fixes
+    (`mitigated*`). A re-creating variant's cost is gated by its exact figures (traces and
+    variables per step) and takes seconds a step under valgrind, so it is not counted."""
+    return variant == "shared" or variant.startswith("mitigated")
 
 
 def _with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
@@ -332,6 +343,28 @@ def _retained_memory(step: Callable[[], Any], ctx: Context, step_seconds: float,
     }
 
 
+RECREATES = ("not counted: the step traced or created variables while warming up, so it re-creates "
+             "every step; its traces and variables per step gate it exactly")
+
+
+def _instruction_figures(benchmark: Any, step: Callable[[], Any], ctx: Context) -> dict:
+    """Instructions per step of a warmed-up case, counted under valgrind (`probes.instructions`).
+
+    The warm-up steps are watched: a step that still traces or creates variables (a fix that does
+    not fix) re-creates every step, costs seconds a step under valgrind, and is gated exactly by
+    its traces and variables, so it is not counted. The case's one timed round is the counted
+    window (its time is valgrind's, not the machine's): pytest-benchmark then keeps its row.
+    """
+    with TraceWindow(ctx.functions) as traces, VariableWindow() as variables:
+        _warm_up(step, ctx.profile.warmup_steps)
+    if traces.trace_events or variables.created:
+        benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+        return {"instructions_unavailable": RECREATES}
+    figures: dict = {}
+    benchmark.pedantic(lambda: figures.update(instructions.count(step, name=ctx.case.id)), rounds=1, iterations=1)
+    return figures
+
+
 def _stability(benchmark: Any) -> dict:
     """pyperf-style flags from pytest-benchmark's statistics of the timed rounds (if it timed)."""
     stats = timing_stats(benchmark)
@@ -382,6 +415,11 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                 raise AssertionError(
                     f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"
                 )
+            if profile.instructions:
+                record.update(_instruction_figures(benchmark, timed_step, ctx))
+                schema.validate(record)
+                benchmark.extra_info.update(record)
+                return record
             paired = profile.paired_shared and case.variant != "shared"
             reference = _shared_reference(scenario, ctx) if paired else None
             step_seconds = _warm_up(timed_step, profile.warmup_steps)

@@ -15,7 +15,7 @@ import pytest
 from tfreuse import devices
 from tfreuse.conditions import thread_settings
 from tfreuse.harness import MODES, Case
-from tfreuse.profiles import Profile, resolve_profile
+from tfreuse.profiles import Profile, counting_instructions, resolve_profile
 
 _PROFILE = pytest.StashKey[Profile]()
 _DEVICES = pytest.StashKey[list]()
@@ -45,6 +45,9 @@ _FLAGS = {
     "timing-only": "Time the cases (and count traces and variables) but run no memory window, learning "
                    "runs or overhead check: `tfreuse bench` runs its processes after the first this way.",
     "no-summary": "Leave out the findings table printed at the end of the session.",
+    "instructions": "Count instructions per step of the reuse cases (shared and the fixes) under "
+                    "valgrind's callgrind; every other test is deselected. Set by `tfreuse "
+                    "instructions` and `tfreuse ab`, which run pytest under valgrind.",
 }
 
 
@@ -93,6 +96,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_PROFILE] = resolve_profile(config.getoption("tfreuse_profile"))
         if config.getoption("tfreuse_timing_only"):
             config.stash[_PROFILE] = replace(config.stash[_PROFILE], timing_only=True)
+        if config.getoption("tfreuse_instructions"):
+            config.stash[_PROFILE] = counting_instructions(config.stash[_PROFILE])
         if config.getoption("tfreuse_devices"):
             devices.select_devices(config.getoption("tfreuse_devices"), [])
         _modes(config.getoption("tfreuse_modes"))
@@ -106,8 +111,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("tfreuse_instructions"):
+        from tfreuse.harness import counts_instructions
+
+        counted = [_case_of(item) is not None and counts_instructions(_case_of(item).variant) for item in items]
+        if not all(counted):
+            config.hook.pytest_deselected(items=[item for item, kept in zip(items, counted) if not kept])
+            items[:] = [item for item, kept in zip(items, counted) if kept]
     if config.getoption("tfreuse_order") == "reversed":
         items.reverse()
+
+
+def _case_of(item: pytest.Item) -> Case | None:
+    """The tfreuse case a collected test measures, if it is one."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    case = params.get("tfreuse_case", params.get("reuse_benchmark"))
+    return case if isinstance(case, Case) else None
 
 
 def _device_choices(config: pytest.Config) -> list[devices.DeviceChoice]:

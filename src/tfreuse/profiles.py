@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 PROFILE_ENV = "TFREUSE_PROFILE"
 DEFAULT_PROFILE = "full"
@@ -46,6 +46,7 @@ class Profile:
     memory_min_steps: int = 5
     memory_seconds: float = 0.5
     timing_only: bool = False
+    instructions: bool = False
 
     def rounds_within_budget(self, step_seconds: float) -> int:
         """How many rounds of `step_seconds` fit `phase_seconds`, within [min_rounds, rounds]."""
@@ -74,6 +75,14 @@ PROFILES: dict[str, Profile] = {
     "full": Profile("full", rounds=30, min_rounds=5, warmup_steps=2, phase_seconds=0.1,
                     overhead_steps=600),
 }
+
+
+def counting_instructions(profile: Profile) -> Profile:
+    """`profile` for a process that counts instructions under valgrind: the first size (or every
+    one) as `profile` says, a few warm-up steps, one timed round (so the case has its row; its time
+    is valgrind's, not the machine's), nothing else measured and no paired reference."""
+    return replace(profile, instructions=True, timing_only=True, paired_shared=False, rounds=1,
+                   min_rounds=1, warmup_steps=max(2, profile.warmup_steps))
 
 
 def resolve_profile(name: str | None) -> Profile:

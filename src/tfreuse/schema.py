@@ -14,6 +14,9 @@ Versions:
 3. Rounds are the planned ones only: `precision_target` and `rounds_stop` are gone (the spread
    that counts is between processes, which `tfreuse bench` repeats; docs/methodology.md,
    "Intervals"). Each run's machine_info says which measurement and process it was.
+4. Instructions per step of the reuse cases, counted under valgrind (`instructions_per_step`,
+   `instruction_steps`, `instructions_unavailable`); each run's machine_info says how busy the
+   machine was (`machine_info.tfreuse.busy`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 OUTCOMES = ("ok", "error")
 # pyperf-style stability warning: a relative standard deviation above this, or fewer rounds.
@@ -210,6 +213,23 @@ FIELDS: tuple[Field, ...] = (
         "probe_process", (str,), "-",
         "`same`: trace, variable and memory figures come from the process that timed the case; "
         "`isolated` (`--tfreuse-isolate`): from a fresh process that ran only this case.",
+    ),
+    Field(
+        "instructions_per_step", _NUM, "instructions/step",
+        "Instructions executed per steady step, counted by valgrind's callgrind over "
+        "`instruction_steps` steps after warm-up (the thread pools' idle spin left out); "
+        "independent of the machine's load, so `tfreuse ab` gates on it. Counted for `shared` "
+        "and the fixes (`mitigated*`) in a process of `tfreuse instructions` or `tfreuse ab`; "
+        "null elsewhere, with `instructions_unavailable`.", nullable=True,
+    ),
+    Field(
+        "instruction_steps", (int,), "steps",
+        "Steps behind `instructions_per_step` (0 where not counted).",
+    ),
+    Field(
+        "instructions_unavailable", (str,), "-",
+        "Why `instructions_per_step` is null (not a counting process, no valgrind on this "
+        "system, ...); null when it has a value.", nullable=True,
     ),
 )
 

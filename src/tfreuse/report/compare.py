@@ -16,7 +16,7 @@ the threshold. Across jobs and machines, absolute times measure the runner as mu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -242,4 +242,71 @@ def markdown(comparison: Comparison) -> str:
                      f"{_arrow(r['traces_base'], r['traces_cand'], '.2g')} | "
                      f"{_arrow(r['variables_base'], r['variables_cand'], '.2g')} | "
                      f"{_arrow(r['retained_base'], r['retained_cand'], kib)} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+# Instructions per step may grow by this share before a reuse case is called a regression. Counts
+# repeat between fresh processes to within 0.2% (docs/methodology.md, "Instruction counts").
+INSTRUCTION_THRESHOLD = 0.02
+
+
+@dataclass
+class InstructionComparison:
+    """Instructions per step of each counted case on both sides of a same-job A/B."""
+
+    table: pd.DataFrame
+    threshold: float = INSTRUCTION_THRESHOLD
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> pd.DataFrame:
+        """Cases whose instructions per step grew by more than the threshold."""
+        return self.table[self.table["regression"]] if len(self.table) else self.table
+
+
+def compare_instructions(base: list[dict], head: list[dict],
+                         threshold: float = INSTRUCTION_THRESHOLD) -> InstructionComparison:
+    """Pair the counted cases of two counting processes (`tfreuse.counting.counts`) by name; a
+    case counted on both sides whose count grew by more than `threshold` is a regression."""
+    heads = {row["fullname"]: row for row in head}
+    rows, warnings = [], []
+    for row in base:
+        other = heads.pop(row["fullname"], None)
+        if other is None:
+            continue
+        before, after = row["instructions_per_step"], other["instructions_per_step"]
+        change = after / before - 1 if before and after is not None else math.nan
+        verdict = ("not counted" if math.isnan(change) else "more instructions" if change > threshold
+                   else "fewer instructions" if change < -threshold else "~")
+        rows.append({**{key: row[key] for key in ("scenario", "variant", "mode", "size")},
+                     "benchmark": row["fullname"].split("::")[-1], "base": before, "head": after,
+                     "change": change, "verdict": verdict, "regression": verdict == "more instructions",
+                     "why_not": (other["instructions_unavailable"] or row["instructions_unavailable"])
+                     if verdict == "not counted" else None})
+    unpaired = len(base) - len(rows), len(heads)
+    if any(unpaired):
+        warnings.append(f"{unpaired[0]} base and {unpaired[1]} head counted case(s) have no counterpart; left out")
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.sort_values(["regression", "change"], ascending=[False, False], na_position="last")
+    return InstructionComparison(table.reset_index(drop=True), threshold, warnings)
+
+
+def instruction_markdown(comparison: InstructionComparison) -> str:
+    """The instruction gate as markdown: its verdict, then every counted case (regressions first)."""
+    lines = [f"## Instructions per step (callgrind): {len(comparison.regressions)} regression(s)", "",
+             f"> A reuse case (`shared` or a fix) is a regression when its instructions per step grow "
+             f"by more than {comparison.threshold:.0%}. Counts do not depend on the machine's load; they "
+             "do not see waiting, memory stalls or thread hand-offs, which the wall-time gate below does.",
+             *[f"> {warning}" for warning in comparison.warnings], ""]
+    counted = comparison.table[comparison.table["verdict"] != "not counted"] if len(comparison.table) else []
+    skipped = len(comparison.table) - len(counted)
+    lines += ["| benchmark | base | head | change | verdict |", "|---|---|---|---|---|"]
+    for r in (counted.to_dict("records") if len(counted) else []):
+        verdict = f"**{r['verdict']}**" if r["regression"] else r["verdict"]
+        lines.append(f"| {r['benchmark']} | {r['base']:,.0f} | {r['head']:,.0f} | {r['change']:+.2%} | {verdict} |")
+    if skipped:
+        lines.append("")
+        lines.append(f"{skipped} case(s) not counted (a fix that re-creates every step is gated by its exact "
+                     "figures instead).")
     return "\n".join(lines) + "\n"
