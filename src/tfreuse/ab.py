@@ -144,7 +144,8 @@ def count_instructions(checkouts: dict[str, Checkout], benchmarks: str, profile:
     for side, status in statuses.items():
         if not (folder / f"{side}.json").exists():
             log = folder / f"{side}.log"
-            older = "--tfreuse-instructions" in log.read_text(encoding="utf-8", errors="replace")
+            said = log.read_text(encoding="utf-8", errors="replace")
+            older = "unrecognized arguments" in said and "--tfreuse-instructions" in said
             why = (f"not compared: the {side}'s tfreuse cannot count instructions (it predates the gate)" if older
                    else f"not compared: the {side} side's counting process wrote no results (pytest exit "
                         f"status {status}; see {log})")
