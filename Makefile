@@ -24,6 +24,7 @@ BENCH_PROCESSES ?= 4
 PIN ?= 1
 AB_PROFILE ?= quick
 AB_MD ?= reports/ab.md
+AB_GATES ?= instructions,wall
 
 FINDINGS_RUN ?= docs/findings-run
 
@@ -78,11 +79,15 @@ endif
 compare: $(STAMP)
 	$(PY) -m tfreuse.cli compare $(BASELINE) $(CANDIDATE) --markdown $(COMPARE_MD)
 
-# Same-job A/B: BASE (a git ref) and the working tree, PROCESSES fresh processes each, alternating
-# A B B A ...; exit 1 on an exact regression or a slowdown whose whole interval is above the threshold.
+# Same-job A/B: BASE (a git ref) and the working tree. Instructions per step of the reuse cases,
+# both sides under valgrind side by side (where valgrind is installed), then PROCESSES timed
+# processes each, alternating A B B A ..., pinned to one core (PIN=0: not); exit 1 on an exact
+# regression, instructions grown beyond their threshold, or a slowdown whose whole interval is
+# above the wall-time threshold. AB_GATES=wall (or instructions) runs one gate.
 ab: $(STAMP)
 	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse.cli ab --base $(BASE) \
-		--processes $(PROCESSES) --profile $(AB_PROFILE) --markdown $(AB_MD) $(if $(KEYWORD),-k "$(KEYWORD)")
+		--processes $(PROCESSES) --profile $(AB_PROFILE) --markdown $(AB_MD) --gates $(AB_GATES) \
+		$(if $(KEYWORD),-k "$(KEYWORD)") $(if $(filter 0,$(PIN)),--no-pin)
 
 machine-label: $(STAMP)
 	@$(PY) -m tfreuse.cli machine --label

@@ -1,23 +1,21 @@
-"""The figures of issue 15's "Done when", on a quiet machine: false alarms, catches, coverage, wall time.
+"""Calibrate `tfreuse ab`'s two speed gates on a quiet machine: false alarms and what each catches.
 
-    .venv/bin/python scripts/gate_calibration.py [--runs 5] [--processes 3] [--extra 1 2 4 8] [-k EXPR]
+    .venv/bin/python scripts/gate_calibration.py [--runs 5] [--processes 3] [-k EXPR]
+                                                 [--slowdown N] [--allow-busy]
 
-Run from the repository root of a clean checkout, after `make install`, with nothing else running
-(every benchmark process runs under `flock /tmp/tfreuse-bench.lock`). Results and a summary go to
+Run from the repository root of a clean checkout, after `make install`, with nothing else running:
+it refuses a machine that is busy before it starts, or during any timed process, unless
+`--allow-busy` (then every figure carries the warning). Results and a summary go to
 `reports/calibration/<UTC time>/`:
 
-1. A/A: `tfreuse ab --base HEAD` `--runs` times: regressions flagged (false alarms), interval
-   coverage and the largest lower bound of a change (the threshold that would stay silent here);
-2. slowdowns: in a clone of HEAD, the `shared_layer` scenario's layer does N extra matmuls in
-   `call` (every variant of that scenario slows, `shared` included), `tfreuse ab --base HEAD`
-   `--runs` times per N: how often each `test_shared_layer[shared-*]` is flagged, and the slowdown
-   measured (the same N slows eager mode far more than function mode, where a step is mostly
-   dispatch: on a loaded 2-core VM, 8 extra matmuls left the function-mode step within noise);
-   the smallest measured slowdown flagged in every run is the smallest slowdown caught;
-3. a retrace per step: every layer scenario's `shared` step gets a new wrapper object per call
-   (the tf.function retraces), once: flagged by the exact gate;
-4. two independent quick runs of HEAD (`pytest benchmarks --profile quick`), then `tfreuse
-   compare` of them: exit 0 expected (times shown, not gated).
+1. A/A: `tfreuse ab --base HEAD` `--runs` times: cases flagged by either gate (false alarms), the
+   largest instruction change by mode, and the largest lower bound of a wall-time change (the
+   threshold that would have stayed silent);
+2. one more matmul: in a clone of HEAD the `shared_layer` scenario's layer does one more matmul
+   in `call` (every variant slows, `shared` included); `tfreuse ab --base HEAD` `--runs` times:
+   which reuse cases the instruction gate flags, their change, and the wall-time changes;
+3. a larger slowdown: `--slowdown` extra matmuls the same way; how often the wall-time gate
+   flags each `shared` case, and the change it measured.
 """
 
 from __future__ import annotations
@@ -33,19 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
-LOCK = ["flock", "/tmp/tfreuse-bench.lock"]
 TFREUSE = [sys.executable, "-m", "tfreuse.cli"]
 LAYER_CALL = "        return tf.matmul(inputs, self.kernel) + self.bias\n"
-RETRACE_FROM = "        return self._step(lambda: body(layer, optimizer, *inputs), lambda: layer, inputs)\n"
-RETRACE_TO = '''        class Fresh:  # calibration candidate: a new object every step, so the tf.function retraces
-            def __call__(self, *args, **kwargs):
-                return layer(*args, **kwargs)
-
-            def __getattr__(self, name):
-                return getattr(layer, name)
-
-        return self._step(lambda: body(Fresh(), optimizer, *inputs), lambda: layer, inputs)
-'''
 
 
 def _extra_work(count: int) -> str:
@@ -68,87 +55,124 @@ def _patched(source: Path, tree: Path, path: str, old: str, new: str) -> Path:
     return tree
 
 
-def _ab(tree: Path, output: Path, processes: int, markdown: Path, keyword: str | None = None) -> dict:
-    """`tfreuse ab --base HEAD` in `tree` (on the benchmarks `keyword` selects, if given); its
-    exit status, manifest and comparison table."""
-    env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "1"}
-    status = subprocess.run([*LOCK, *TFREUSE, "ab", "--base", "HEAD", "--processes", str(processes),
-                             "--profile", "quick", "-o", str(output), "--markdown", str(markdown),
-                             *(["-k", keyword] if keyword else [])],
-                            cwd=tree, env=env).returncode
-    folder = sorted(output.iterdir())[-1]
-    from tfreuse.report.compare import SAME_JOB, compare
+def _busy_now(seconds: float = 10.0) -> str | None:
+    """Why the machine is busy now (watched for `seconds`), else None."""
+    from tfreuse.busy import BusyWatch, verdict
+
+    watch = BusyWatch()
+    time.sleep(seconds)
+    return verdict(watch.figures())
+
+
+def _ab(tree: Path, output: Path, processes: int, keyword: str | None, gates: str) -> dict:
+    """`tfreuse ab --base HEAD` in `tree`: its exit status, folder, manifest, both gates' tables
+    and the busy sentences of its timed processes."""
+    from tfreuse import counting
+    from tfreuse.report.compare import SAME_JOB, compare, compare_instructions
     from tfreuse.report.load import load
 
-    table = compare(load([folder / "base"]), load([folder / "head"]), kind=SAME_JOB).table
-    return {"status": status, "folder": folder, "table": table,
-            "manifest": json.loads((folder / "ab.json").read_text())}
+    env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "1"}
+    status = subprocess.run([*TFREUSE, "ab", "--base", "HEAD", "--processes", str(processes), "--profile", "quick",
+                             "-o", str(output), "--gates", gates, *(["-k", keyword] if keyword else [])],
+                            cwd=tree, env=env, stdout=subprocess.DEVNULL).returncode
+    folder = sorted(output.iterdir())[-1]
+    manifest = json.loads((folder / "ab.json").read_text())
+    result = {"status": status, "folder": folder, "manifest": manifest, "instructions": None, "wall": None,
+              "busy": []}
+    files = manifest["instructions"].get("files")
+    if "instructions" in gates:
+        if not files:
+            raise SystemExit(f"{folder}: instructions were not counted ({manifest['instructions'].get('unavailable')})")
+        result["instructions"] = compare_instructions(counting.counts(folder / files["base"]),
+                                                      counting.counts(folder / files["head"])).table
+    if "wall" in gates:
+        base, head = load([folder / "base"]), load([folder / "head"])
+        result.update(wall=compare(base, head, kind=SAME_JOB).table, busy=base.busy + head.busy)
+    return result
+
+
+def _candidate(root: Path, out: Path, name: str, count: int | None, runs: int, processes: int,
+               keyword: str | None, gates: str) -> list[dict]:
+    """`runs` A/B runs of HEAD against HEAD (count None) or HEAD plus `count` extra matmuls."""
+    if count is None:
+        return [_ab(root, out / name, processes, keyword, gates) for _ in range(runs)]
+    with tempfile.TemporaryDirectory() as scratch:
+        tree = _patched(root, Path(scratch) / "tree", "benchmarks/test_shared_layer.py", LAYER_CALL,
+                        _extra_work(count))
+        return [_ab(tree, out / name, processes, keyword, gates) for _ in range(runs)]
+
+
+def _instruction_lines(runs: list[dict]) -> list[str]:
+    tables = pd.concat([run["instructions"].assign(run=i) for i, run in enumerate(runs, start=1)])
+    counted = tables[tables["verdict"] != "not counted"]
+    lines = ["| mode | counted cases | flagged (runs) | largest change | changes of test_shared_layer[shared-*] |",
+             "|---|---|---|---|---|"]
+    for mode, rows in counted.groupby("mode"):
+        flagged = rows[rows["regression"]]
+        shared = rows[rows["benchmark"].str.startswith("test_shared_layer[shared-")]
+        lines.append(f"| {mode} | {rows['benchmark'].nunique()} | "
+                     f"{', '.join(sorted(set(flagged['benchmark']))) or 'none'} ({flagged['run'].nunique()}/{len(runs)}) | "
+                     f"{rows['change'].abs().max():.2%} | {', '.join(f'{c:+.2%}' for c in shared['change'])} |")
+    return lines
+
+
+def _wall_lines(runs: list[dict]) -> list[str]:
+    tables = pd.concat([run["wall"].assign(run=i) for i, run in enumerate(runs, start=1)])
+    lines = ["| benchmark | runs flagged slower | change [interval] of each run |", "|---|---|---|"]
+    shown = tables[tables["benchmark"].str.startswith("test_shared_layer[shared-") | tables["regression"]]
+    for benchmark, rows in shown.groupby("benchmark"):
+        changes = "; ".join(f"{c:+.1%} [{lo:+.1%}, {hi:+.1%}]"
+                            for c, lo, hi in zip(rows["change"], rows["change_low"], rows["change_high"]))
+        lines.append(f"| {benchmark} | {int(rows['regression'].sum())}/{len(runs)} | {changes} |")
+    lines.append("")
+    lines.append(f"largest lower bound of a change: {tables['change_low'].max():+.1%}; runs flagging anything: "
+                 f"{sum(bool(run['wall']['regression'].any()) for run in runs)}/{len(runs)}")
+    return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--processes", type=int, default=3)
-    parser.add_argument("--extra", type=int, nargs="*", default=[4, 16, 64],
-                        help="extra matmuls in the shared_layer layer's call, one candidate each")
-    parser.add_argument("-k", dest="keyword", default=None,
-                        help="pytest -k expression: calibrate on these benchmarks only (faster, less coverage)")
+    parser.add_argument("--slowdown", type=int, default=4, help="extra matmuls of the larger slowdown")
+    parser.add_argument("-k", dest="keyword", default="shared_layer",
+                        help="pytest -k expression of the benchmarks to run (default: shared_layer)")
+    parser.add_argument("--allow-busy", action="store_true", help="calibrate wall time even on a busy machine")
+    parser.add_argument("--gates", default="instructions,wall",
+                        help="instructions, wall or both (default); counts need no quiet machine")
     args = parser.parse_args()
     root = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
                                check=True).stdout.strip())
-    if subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout.strip():
+    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                      text=True).stdout.strip():
         raise SystemExit("the working tree has uncommitted changes: an A/A would not be one; commit or stash them")
+    timed = "wall" in args.gates
+    busy = _busy_now() if timed else None
+    if busy and not args.allow_busy:
+        raise SystemExit(f"not calibrating: {busy} (--allow-busy to go on)")
     out = root / "reports" / "calibration" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out.mkdir(parents=True)
-    lines = [f"# Gate calibration of {root} at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-             f"benchmarks: {args.keyword or 'all'}; {args.processes} processes a side", ""]
-
-    from tfreuse import selfcheck
-
-    aa = [_ab(root, out / "aa", args.processes, out / f"aa-{i}.md", args.keyword) for i in range(1, args.runs + 1)]
-    checks, _ = selfcheck.aa_checks([(run["folder"] / "base", run["folder"] / "head") for run in aa],
-                                    __import__("tfreuse.ab").ab.DEFAULT_THRESHOLD)
-    lines += ["## A/A", "", selfcheck.text_table(checks), "",
-              f"exit statuses {[run['status'] for run in aa]}; wall time of each ab "
-              f"{[run['manifest']['wall_seconds'] for run in aa]} s", ""]
-
-    lines += ["## Slowdowns of the shared_layer layer (extra matmuls in call)", "",
-              "| extra matmuls | benchmark | runs flagging it slower | measured change [interval] of each run |",
-              "|---|---|---|---|"]
-    for count in args.extra:
-        with tempfile.TemporaryDirectory() as scratch:
-            tree = _patched(root, Path(scratch) / "tree", "benchmarks/test_shared_layer.py", LAYER_CALL,
-                            _extra_work(count))
-            runs = [_ab(tree, out / f"slow-{count}", args.processes, out / f"slow-{count}-{i}.md", args.keyword)
-                    for i in range(1, args.runs + 1)]
-        tables = pd.concat([run["table"].assign(run=index) for index, run in enumerate(runs, start=1)])
-        shared = tables[tables["benchmark"].str.startswith("test_shared_layer[shared-")]
-        for benchmark, rows in shared.groupby("benchmark"):
-            changes = "; ".join(f"{c:+.0%} [{lo:+.0%}, {hi:+.0%}]" for c, lo, hi in
-                                zip(rows["change"], rows["change_low"], rows["change_high"]))
-            lines.append(f"| {count} | {benchmark} | {int((rows['verdict'] == 'slower').sum())}/{len(runs)} | "
-                         f"{changes} |")
-
-    with tempfile.TemporaryDirectory() as scratch:
-        tree = _patched(root, Path(scratch) / "tree", "src/tfreuse/scenarios/layer_reuse.py", RETRACE_FROM, RETRACE_TO)
-        retrace = _ab(tree, out / "retrace", args.processes, out / "retrace.md", args.keyword)
-    table = retrace["table"]
-    lines += ["", "## A retrace per step of every layer scenario's shared step", "",
-              f"exit status {retrace['status']}; flagged 'more traces': "
-              f"{sorted(table.loc[table['verdict'] == 'more traces', 'benchmark'])}", ""]
-
-    runs = []
-    for index in (1, 2):
-        path = out / f"independent-{index}.json"
-        subprocess.run([*LOCK, sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
-                        "--profile", "quick", "--benchmark-json", str(path)], cwd=root,
-                       env={**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "1"}, stdout=subprocess.DEVNULL)
-        runs.append(path)
-    status = subprocess.run([*TFREUSE, "compare", *map(str, runs), "--markdown", str(out / "independent.md")],
-                            stdout=subprocess.DEVNULL).returncode
-    lines += ["## Two independent quick runs, `tfreuse compare`", "", f"exit status {status} (0 expected)", ""]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    lines = [f"# Gate calibration at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+             f"gates: {args.gates}; benchmarks: {args.keyword or 'all'}; {args.processes} timed processes a side; "
+             f"load average {os.getloadavg()[0]:.2f} at the start", ""]
+    candidates = [("A/A", "aa", None), ("one more matmul", "one-matmul", 1),
+                  (f"{args.slowdown} more matmuls", f"matmuls-{args.slowdown}", args.slowdown)]
+    for title, name, count in candidates:
+        runs = _candidate(root, out, name, count, args.runs, args.processes, args.keyword, args.gates)
+        said = [sentence for run in runs for sentence in run["busy"]]
+        if said and not args.allow_busy:
+            raise SystemExit(f"not calibrating: {said[0]} (--allow-busy to go on)")
+        lines += [f"## {title}", ""]
+        if "instructions" in args.gates:
+            lines += ["### Instructions per step", "", *_instruction_lines(runs), ""]
+        if timed:
+            lines += ["### Wall time (pinned processes)", "", *_wall_lines(runs), ""]
+        lines += [f"exit statuses {[run['status'] for run in runs]}; seconds of each ab "
+                  f"{[run['manifest']['wall_seconds'] for run in runs]}; counting seconds "
+                  f"{[run['manifest']['instructions'].get('seconds') for run in runs]}; busy: {said or 'never'}", ""]
+        (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    print(f"summary: {out / 'summary.md'}")
     return 0
 
 

@@ -12,11 +12,15 @@ import psutil
 import pytest
 
 from tfreuse import ab
+from tfreuse.probes.instructions import valgrind_missing
 
 from tests.toys import TOY_BENCHMARK
 
 TFREUSE = Path(sys.executable).with_name("tfreuse")
 # The toy's `shared` step, changed to pass a new Python number on every call: a retrace per step.
+# The toy's `shared` step, doing twenty more ops: more instructions per step, in each mode.
+MORE_WORK = TOY_BENCHMARK.replace("f = ctx.compile(lambda t: t + 1)",
+                                  "f = ctx.compile(lambda t: t + 1 + 0.0 * tf.math.reduce_sum([tf.tanh(t * i) for i in range(20)]))")
 RETRACING = TOY_BENCHMARK.replace(
     "        f = ctx.compile(lambda t: t + 1)\n        return lambda: f(x)",
     "        f = ctx.compile(lambda t, i: t + i)\n        counter = iter(range(10**9))\n"
@@ -59,9 +63,9 @@ def toy_repo(tmp_path):
     return repo
 
 
-def _ab(repo, *options):
-    return subprocess.run([str(TFREUSE), "ab", "--profile", "smoke", "-o", "out", *options], cwd=repo,
-                          capture_output=True, text=True, timeout=600)
+def _ab(repo, *options, gates="wall"):
+    return subprocess.run([str(TFREUSE), "ab", "--profile", "smoke", "-o", "out", "--gates", gates, *options],
+                          cwd=repo, capture_output=True, text=True, timeout=900)
 
 
 def test_ab_of_a_commit_with_itself_runs_abba_and_passes(toy_repo):
@@ -105,7 +109,7 @@ def test_a_terminated_ab_removes_its_base_worktree_and_its_pytest_child(toy_repo
         return listed.stdout.splitlines()
 
     command = subprocess.Popen([str(TFREUSE), "ab", "--profile", "smoke", "-o", "out", "--base", "HEAD",
-                                "--processes", "2"], cwd=toy_repo, stdout=subprocess.DEVNULL,
+                                "--processes", "2", "--gates", "wall"], cwd=toy_repo, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while len(worktrees()) < 2 and command.poll() is None and time.monotonic() < deadline:
@@ -144,3 +148,33 @@ def test_every_process_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monk
     checkout = ab.Checkout(name="head", tree=tmp_path, python=sys.executable, commit="0" * 40)
     ab.run_process(checkout, "benchmarks", "smoke", tmp_path / "one.json")
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["PYTHONPATH"].startswith(str(tmp_path / "src"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(valgrind_missing() is not None, reason=str(valgrind_missing()))
+def test_ab_counts_both_sides_instructions_and_flags_a_step_that_executes_more(toy_repo):
+    (toy_repo / "benchmarks" / "test_tiny.py").write_text(MORE_WORK)  # uncommitted: the working tree
+    result = _ab(toy_repo, "--base", "HEAD", gates="instructions")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "counting instructions per step of the reuse cases, base and head side by side" in result.stdout
+    assert "## Instructions per step (callgrind): 2 regression(s)" in result.stdout
+    flagged = [line for line in result.stdout.splitlines() if "**more instructions**" in line]
+    assert sorted(line.split(" | ")[0] for line in flagged) == [
+        "| test_tiny[shared-eager-CPU:0-one]", "| test_tiny[shared-function-CPU:0-one]"]
+    folder = next((toy_repo / "out").iterdir())
+    manifest = json.loads((folder / ab.MANIFEST).read_text())
+    assert manifest["runs"] == [] and sorted(manifest["instructions"]["files"]) == ["base", "head"]
+
+
+@pytest.mark.slow
+def test_ab_says_the_machine_was_busy_when_a_busy_loop_runs_beside_it(toy_repo):
+    loop = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        result = _ab(toy_repo, "--base", "HEAD", "--processes", "1", "--threshold", "100000")
+    finally:
+        loop.kill()
+        loop.wait()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert re.search(r"tfreuse ab: warning: (base|head) process 1: the machine was busy \(other processes used",
+                     result.stdout)
+    assert "> timings unreliable: " in result.stdout

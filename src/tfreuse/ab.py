@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfreuse.busy import of_results
 from tfreuse.devices import child_environment
 from tfreuse.errors import UserInputError
 
@@ -267,6 +268,9 @@ def _wall_processes(checkouts: dict[str, Checkout], benchmarks: str, profile: st
         if not json_path.exists():
             raise UserInputError(f"the {side} process {counts[side]} wrote no results (pytest exit "
                                  f"status {status}); see {json_path.with_suffix('.log')}")
+        busy = of_results(json_path)
+        if busy:
+            print(f"tfreuse ab: warning: {side} process {counts[side]}: {busy}", flush=True)
         runs.append({"side": side, "file": f"{side}/{json_path.name}", "seconds": round(seconds, 2),
-                     "pytest_status": status})
+                     "pytest_status": status, "busy": busy})
     return runs

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from tfreuse.busy import of_results
 from tfreuse.devices import child_environment
 from tfreuse.errors import UserInputError
 
@@ -170,6 +171,9 @@ def run_processes(targets: Sequence[str], folder: Path, processes: int, identity
         left = f"; about {_minutes(mean * (processes - process))} left" if process < processes else ""
         failed = "" if status == 0 else f" (pytest exit status {status}; see {json_path.with_suffix('.log')})"
         say(f"{name}: process {process}/{processes} done in {_minutes(runs[-1].seconds)}{failed}{left}")
+        busy = of_results(json_path)
+        if busy:
+            say(f"{name}: warning: process {process}/{processes}: {busy}")
     return runs
 
 

@@ -18,7 +18,7 @@ def _report(args: argparse.Namespace) -> int:
     from tfreuse.report.output import write_report
 
     loaded = load(args.paths)
-    for warning in loaded.warnings:
+    for warning in loaded.warnings + loaded.busy:
         print(f"tfreuse report: warning: {warning}", file=sys.stderr)
     written = write_report(loaded, args.output)
     print(f"{len(loaded.rows)} results in {loaded.rows['source'].nunique()} file(s) from "
@@ -59,6 +59,8 @@ def _bench(args: argparse.Namespace) -> int:
     loaded = load(written)
     for warning in loaded.warnings:
         print(f"tfreuse bench: warning: {warning}", file=sys.stderr)
+    for sentence in loaded.busy:
+        print(f"tfreuse bench: warning: {sentence}")
     print("\n".join(table(analyze(loaded.rows))))
     if args.report:
         report = write_report(loaded, args.report)
@@ -172,7 +174,7 @@ def _ab(args: argparse.Namespace) -> int:
     failed += [name for name, status in manifest["instructions"].get("pytest_status", {}).items() if status != 0]
     if failed:
         text += f"\n> pytest failed in {len(failed)} process(es): {', '.join(failed)} (logs beside them)\n"
-    pinned = "" if manifest["pinned_core"] is None else f", wall-time processes pinned to core {manifest['pinned_core']}"
+    pinned = "" if manifest["pinned_core"] is None or not manifest["runs"] else f", wall-time processes pinned to core {manifest['pinned_core']}"
     text += (f"\n`tfreuse ab --base {args.base}` ({manifest['base_commit'][:12]} vs the working tree at "
              f"{manifest['head_commit'][:12]}), {args.profile} profile{pinned}: {manifest['wall_seconds']:.0f} s\n")
     print(text)

@@ -24,6 +24,7 @@ _SHARED_MEDIANS = pytest.StashKey[list]()
 _OVERHEAD = pytest.StashKey[dict]()
 _WARMED = pytest.StashKey[dict]()
 _SESSION_RESULTS = pytest.StashKey[list]()
+_BUSY = pytest.StashKey[Any]()
 ORDERS = ("default", "reversed")
 
 DEFAULT_MODES = "eager,function"
@@ -92,6 +93,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "reuse_guard(warmup_steps=1, max_traces=0, max_new_variables=0, "
                    "max_retained_bytes_per_step=65536): limits of the test's `reuse_guard` fixture")
+    from tfreuse.busy import BusyWatch
+
+    config.stash[_BUSY] = BusyWatch()
     try:
         config.stash[_PROFILE] = resolve_profile(config.getoption("tfreuse_profile"))
         if config.getoption("tfreuse_timing_only"):
@@ -241,10 +245,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     from tfreuse.report.terminal import session_lines
 
+    from tfreuse.busy import verdict
+
     saved = config.getoption("benchmark_json", None)
     terminalreporter.write_sep("-", "tfreuse")
     for line in session_lines(results, {"tfreuse": {"label": "this session"}}, str(saved) if saved else None):
         terminalreporter.write_line(line)
+    busy = verdict(config.stash[_BUSY].figures())
+    if busy:
+        terminalreporter.write_line(f"warning: {busy}", yellow=True, bold=True)
 
 
 def _user_scenario(node: pytest.Item, case: Case) -> str:
@@ -321,6 +330,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     info["gpu_warm_up"] = config.stash.get(_WARMED, {})
     info["rootdir"] = str(config.rootpath)  # benchmark fullnames are relative to it
     info["measurement"] = measurement(config.getoption("tfreuse_measurement"))
+    info["busy"] = config.stash[_BUSY].figures()
     machine_info["tfreuse"] = info
 
 

@@ -150,6 +150,7 @@ def compare(baseline: Loaded, candidate: Loaded, threshold: float = DEFAULT_THRE
     if any(unpaired):
         warnings.append(f"{unpaired[0]} baseline and {unpaired[1]} candidate benchmark(s) have no "
                         "counterpart; left out")
+    warnings += [f"timings unreliable: {sentence}" for sentence in baseline.busy + candidate.busy]
     processes = (int(base["processes"].max()), int(cand["processes"].max()))
     if kind == SAME_JOB and min(processes) < 3:
         warnings.append(f"{min(processes)} process(es) on a side: one covers the rounds of one moment only, "

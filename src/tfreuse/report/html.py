@@ -99,9 +99,9 @@ def _machines(machines: dict[str, dict]) -> list[dict]:
 
 
 def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str],
-           file_count: int | None = None) -> str:
+           file_count: int | None = None, busy: list[str] = ()) -> str:
     """The whole report as one HTML string (`file_count`: files read, when several processes'
-    rows were merged into one)."""
+    rows were merged into one; `busy`: a sentence per run taken on a busy machine)."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     shown = latest_runs(analyzed)  # tables and plots: each machine's latest run; the CSV has all
@@ -119,6 +119,7 @@ def render(analyzed: pd.DataFrame, machines: dict[str, dict], warnings: list[str
         unfixed=unfixed,
         refusals=errors(shown).to_dict("records"),
         warnings=warnings,
+        busy=list(busy),
         overview=plots.overview(shown),
         heatmap=plots.machine_heatmap(shown),
         scenarios=_scenario_sections(shown),

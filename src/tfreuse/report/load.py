@@ -16,6 +16,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from tfreuse.busy import verdict
 from tfreuse.errors import UserInputError
 from tfreuse.machine import machine_label
 from tfreuse.schema import FIELDS, SCENARIO_FIELDS
@@ -32,11 +33,13 @@ class ReportInputError(UserInputError):
 
 @dataclass
 class Loaded:
-    """The rows read, the machine_info of each run, and a warning per file skipped or doubted."""
+    """The rows read, the machine_info of each run, a warning per file skipped or doubted, and a
+    sentence per run taken while the machine was busy (`tfreuse.busy`)."""
 
     rows: pd.DataFrame
     machines: dict[str, dict] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
 
 
 def find_json_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
@@ -139,6 +142,7 @@ def load(paths: Iterable[str | Path]) -> Loaded:
     files, warnings = find_json_files(paths)
     rows: list[dict] = []
     machines: dict[str, dict] = {}
+    busy: list[str] = []
     seen_runs: dict[tuple[str, str], Path] = {}
     for path in files:
         data, problem = _read_json(path)
@@ -162,9 +166,12 @@ def load(paths: Iterable[str | Path]) -> Loaded:
                                       "commit_info": data.get("commit_info") or {},
                                       "version": data.get("version")})
         rows.extend(file_rows)
+        said = verdict((data["machine_info"].get("tfreuse") or {}).get("busy"))
+        if said:
+            busy.append(f"{path}: {said}")
     if not rows:
         raise ReportInputError(
             "no usable benchmark results in " + ", ".join(str(p) for p in paths)
             + (f" ({len(warnings)} file(s) skipped)" if warnings else "")
         )
-    return Loaded(pd.DataFrame(rows), machines, warnings)
+    return Loaded(pd.DataFrame(rows), machines, warnings, busy)

@@ -42,10 +42,12 @@ def _parquet(analyzed: pd.DataFrame) -> bytes | None:
     return buffer.getvalue()
 
 
-def summary_markdown(analyzed: pd.DataFrame) -> str:
-    """Headlines and the ratio table in markdown, e.g. for a CI job summary."""
+def summary_markdown(analyzed: pd.DataFrame, busy: list[str] = ()) -> str:
+    """Headlines and the ratio table in markdown, e.g. for a CI job summary; first, a warning per
+    run taken on a busy machine."""
     analyzed = latest_runs(analyzed)
     lines = ["## tfreuse: what re-creating variables costs", ""]
+    lines += [f"> **warning: timings unreliable**: {sentence}" for sentence in busy] + ([""] if busy else [])
     lines += [f"- {sentence}" for sentence in headlines(analyzed)] or ["- no ratios to report"]
     rows = analyzed[analyzed["tfreuse"] & (analyzed["variant"] != "shared")]
     if not rows.empty:
@@ -70,9 +72,9 @@ def write_report(loaded: Loaded, folder: str | Path) -> dict[str, Path]:
     analyzed = analyze(loaded.rows)
     written = {
         "html": atomic_write(folder / "index.html", render(analyzed, loaded.machines, loaded.warnings,
-                                                           loaded.rows["source"].nunique())),
+                                                           loaded.rows["source"].nunique(), loaded.busy)),
         "csv": atomic_write(folder / "results.csv", _csv(analyzed)),
-        "summary": atomic_write(folder / "summary.md", summary_markdown(analyzed)),
+        "summary": atomic_write(folder / "summary.md", summary_markdown(analyzed, loaded.busy)),
     }
     parquet = _parquet(interval_columns(analyzed))
     if parquet is not None:
