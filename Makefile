@@ -27,7 +27,7 @@ AB_MD ?= reports/ab.md
 
 FINDINGS_RUN ?= docs/findings-run
 
-.PHONY: install test bench selfcheck report findings compare ab machine-label clean
+.PHONY: install lint test bench selfcheck report findings compare ab machine-label clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,11 @@ $(NODE_STAMP): tests/node/package-lock.json
 
 install: $(STAMP)
 
-test: $(STAMP) $(NODE_STAMP)
+# ruff, configured in pyproject.toml.
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks scripts examples conftest.py
+
+test: lint $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests benchmarks --profile smoke --benchmark-disable -q -rs
 
 # K fresh processes of the whole suite, then the report of the measurement (written even when a

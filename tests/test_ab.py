@@ -140,7 +140,8 @@ def test_every_process_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monk
 
     seen: dict = {}
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    monkeypatch.setattr(bench, "run_logged", lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
+    monkeypatch.setattr(bench, "run_logged",
+                        lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
     checkout = ab.Checkout(name="head", tree=tmp_path, python=sys.executable, commit="0" * 40)
     ab.run_process(checkout, "benchmarks", "smoke", tmp_path / "one.json")
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["PYTHONPATH"].startswith(str(tmp_path / "src"))

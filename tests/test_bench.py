@@ -15,6 +15,7 @@ from tfreuse.report.analyze import analyze, interval_label
 from tfreuse.report.findings import table as findings_table
 from tfreuse.report.load import load
 from tfreuse.report.output import interval_columns, write_report
+
 from tests.report_helpers import MACHINE_A, measured_processes
 
 pytest_plugins = ["pytester"]

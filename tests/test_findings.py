@@ -164,4 +164,5 @@ def test_findings_refreshes_the_schema_table_between_its_markers(tmp_path):
     page.write_text(f"# Method\n{SCHEMA_BEGIN}\n| an old field |\n{SCHEMA_END}\nMachine identity.\n")
     result = _tfreuse(tmp_path, KEPT_RUN, "--schema-table", page)
     assert result.returncode == 0, result.stderr
-    assert page.read_text() == f"# Method\n{SCHEMA_BEGIN}\n{schema.markdown_table().rstrip()}\n{SCHEMA_END}\nMachine identity.\n"
+    table = schema.markdown_table().rstrip()
+    assert page.read_text() == f"# Method\n{SCHEMA_BEGIN}\n{table}\n{SCHEMA_END}\nMachine identity.\n"

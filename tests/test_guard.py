@@ -19,7 +19,7 @@ STEADY_STEPS = 3
 
 
 def _scenario(module):
-    return next(getattr(value, "tfreuse_scenario") for value in vars(module).values()
+    return next(value.tfreuse_scenario for value in vars(module).values()
                 if getattr(value, "tfreuse_scenario", None) is not None)
 
 

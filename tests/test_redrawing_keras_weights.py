@@ -157,5 +157,6 @@ class FromAValue(keras.layers.Layer):
 
 
 def test_a_weight_made_from_a_value_is_refused_with_its_name():
-    with pytest.raises(NotRedrawable, match=r"cannot re-draw weight 'from_a_value/offset': it is not made from an initializer"):
+    with pytest.raises(NotRedrawable,
+                       match=r"cannot re-draw weight 'from_a_value/offset': it is not made from an initializer"):
         make_redrawable(FromAValue, (_floats(2, 4),))

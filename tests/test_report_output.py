@@ -112,8 +112,8 @@ def test_a_column_the_same_on_every_row_is_said_once_above_the_table(tmp_path):
 
 def test_step_time_distributions_are_folded_away(two_machine_report):
     html = (two_machine_report / "index.html").read_text()
-    folded = re.findall(r"<details><summary>step-time distributions</summary><figure>(<svg.*?</svg>)</figure></details>",
-                        html, re.S)
+    folded = re.findall(
+        r"<details><summary>step-time distributions</summary><figure>(<svg.*?</svg>)</figure></details>", html, re.S)
     assert len(folded) == 2  # one per scenario
     assert html.count("step-time distributions\"") == 2  # their labels: none outside <details>
 

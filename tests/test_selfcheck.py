@@ -218,14 +218,16 @@ def test_every_run_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypa
 
     seen: dict = {}
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    monkeypatch.setattr(bench, "run_logged", lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
+    monkeypatch.setattr(bench, "run_logged",
+                        lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
     selfcheck.run_suite(["suite"], "smoke", "default", tmp_path / "out.json")
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["TF_CPP_MIN_LOG_LEVEL"] == "2"
 
 
 def test_an_isolated_case_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
-    from tests.fakes import capture_child_environment
     from tfreuse import isolation
+
+    from tests.fakes import capture_child_environment
 
     seen = capture_child_environment(monkeypatch, isolation, returncode=1, stdout="failed")
     with pytest.raises(RuntimeError, match="isolated run of t.py::x failed: failed"):

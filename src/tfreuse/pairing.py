@@ -27,7 +27,8 @@ varied by 5%, so the reference, not the variant, set the width of the ratio's in
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SETTLE_SECONDS = 0.015
 SETTLE_FACTOR = 2.0

@@ -13,7 +13,6 @@ import psutil
 
 from tfreuse import devices
 
-
 _THIS_PROCESS: list[psutil.Process] = []
 
 
@@ -66,7 +65,7 @@ class MemoryWindow:
         self.samples: list[int] = []
         self.steps: list[int] = []
 
-    def __enter__(self) -> "MemoryWindow":
+    def __enter__(self) -> MemoryWindow:
         gc.collect()
         devices.reset_allocator_peak(self.device)
         self._allocator_start = devices.allocator_stats(self.device)
@@ -203,7 +202,7 @@ class RetainedWindow:
         self.samples: dict[str, list[int]] = {}
         self.unavailable: str | None = native_heap_unavailable()
 
-    def __enter__(self) -> "RetainedWindow":
+    def __enter__(self) -> RetainedWindow:
         self._allocator = devices.allocator_stats(self.device) is not None
         self._reserved = self._allocator and not devices.is_gpu(self.device)
         if devices.is_gpu(self.device) and not self._allocator:
