@@ -43,9 +43,10 @@ $(NODE_STAMP): tests/node/package-lock.json
 
 install: $(STAMP)
 
-# ruff, configured in pyproject.toml.
+# ruff, then the text policy (README size, links, src/ free of dates, machine labels and issue numbers).
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks scripts examples conftest.py
+	$(PY) scripts/lint_docs.py
 
 test: lint $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests benchmarks --profile smoke --benchmark-disable -q -rs

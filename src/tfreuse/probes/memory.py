@@ -280,9 +280,9 @@ def retained_bytes() -> int | None:
 
 
 # Two readings of retained bytes per step agree within the larger of these: 16 KB/step absolute
-# (allocator bookkeeping moves small figures by a few KB between runs: two independent quick runs
-# read 0.3 and 1.3 KiB/step for the same refused variant) and 10% of the larger reading. Measured:
-# default vs reversed order, all 74 quick cases within it (largest above 160 KB/step: 0.7%).
+# (allocator bookkeeping moves small figures by a few KB between runs) and 10% of the larger
+# reading; a run in default and in reversed order agrees within it (docs/methodology.md,
+# "Retained memory, and order independence").
 RETAINED_TOLERANCE_BYTES = 16_000
 RETAINED_TOLERANCE_RELATIVE = 0.10
 
