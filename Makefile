@@ -27,7 +27,7 @@ AB_MD ?= reports/ab.md
 
 FINDINGS_RUN ?= docs/findings-run
 
-.PHONY: install lint test bench selfcheck report findings compare ab machine-label clean
+.PHONY: install lint check test bench selfcheck report findings compare ab machine-label clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks scripts examples conftest.py
 	$(PY) scripts/lint_docs.py
+
+# The edit-test loop, under a minute: lint and the tests not marked slow.
+check: lint
+	$(PY) -m pytest tests -m "not slow" -q
 
 test: lint $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests benchmarks --profile smoke --benchmark-disable -q -rs

@@ -64,6 +64,7 @@ def _ab(repo, *options):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_ab_of_a_commit_with_itself_runs_abba_and_passes(toy_repo):
     # A threshold no timing difference reaches: this checks the run, not the machine's noise.
     result = _ab(toy_repo, "--base", "HEAD", "--processes", "2", "--threshold", "100000")
@@ -89,6 +90,7 @@ def test_ab_of_a_commit_with_itself_runs_abba_and_passes(toy_repo):
     assert again.returncode == 0 and "(same-job A/B" in again.stdout
 
 
+@pytest.mark.slow
 def test_ab_flags_a_retrace_per_step_in_the_working_tree(toy_repo):
     (toy_repo / "benchmarks" / "test_tiny.py").write_text(RETRACING)  # uncommitted: the working tree
     result = _ab(toy_repo, "--base", "HEAD", "--processes", "1", "--threshold", "100000")
@@ -99,6 +101,7 @@ def test_ab_flags_a_retrace_per_step_in_the_working_tree(toy_repo):
     assert "| 0 → 1 |" in flagged[0]
 
 
+@pytest.mark.slow
 def test_a_terminated_ab_removes_its_base_worktree_and_its_pytest_child(toy_repo):
     def worktrees():
         listed = subprocess.run(["git", "worktree", "list"], cwd=toy_repo, capture_output=True, text=True)
@@ -128,6 +131,7 @@ def test_a_terminated_ab_removes_its_base_worktree_and_its_pytest_child(toy_repo
     assert pytest_child is not None and not pytest_child.is_running()
 
 
+@pytest.mark.slow
 def test_ab_names_a_bad_base_and_exits_2(toy_repo):
     result = _ab(toy_repo, "--base", "no-such-ref")
     assert result.returncode == 2

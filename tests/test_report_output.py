@@ -118,6 +118,7 @@ def test_step_time_distributions_are_folded_away(two_machine_report):
     assert html.count("step-time distributions\"") == 2  # their labels: none outside <details>
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", ["shaped like a full run", "the README's full run"])
 def test_a_full_runs_page_stays_under_500_kb(tmp_path, run):
     if run == "shaped like a full run":  # 13 scenarios, 208 results, 20 to 300 rounds each
@@ -143,6 +144,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert not (tmp_path / "index.html").exists()
 
 
+@pytest.mark.slow
 def test_script_runs_the_same_entry_point(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(MACHINE_A),
                              "-o", str(tmp_path)], capture_output=True, text=True)

@@ -24,6 +24,8 @@ from benchmarks import (
 )
 from tests.fakes import FakeBenchmark
 
+pytestmark = pytest.mark.slow  # every test steps a scenario's variants with real TensorFlow
+
 PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 
 

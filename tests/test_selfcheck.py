@@ -114,6 +114,7 @@ def test_selfcheck_command_rejects_a_missing_benchmarks_folder(tmp_path, capsys)
 
 
 
+@pytest.mark.slow
 def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp_path, capsys):
     suite = tmp_path / "repo" / "suite"
     suite.mkdir(parents=True)
