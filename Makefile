@@ -28,7 +28,7 @@ AB_GATES ?= instructions,wall
 
 FINDINGS_RUN ?= docs/findings-run
 
-.PHONY: install test bench selfcheck report findings compare ab machine-label clean
+.PHONY: install lint check test bench selfcheck report findings compare ab machine-label clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,16 @@ $(NODE_STAMP): tests/node/package-lock.json
 
 install: $(STAMP)
 
-test: $(STAMP) $(NODE_STAMP)
+# ruff, then the text policy (README size, links, src/ free of dates, machine labels and issue numbers).
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks scripts examples conftest.py
+	$(PY) scripts/lint_docs.py
+
+# The edit-test loop, under a minute: lint and the tests not marked slow.
+check: lint
+	$(PY) -m pytest tests -m "not slow" -q
+
+test: lint $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests benchmarks --profile smoke --benchmark-disable -q -rs
 
 # K fresh processes of the whole suite, then the report of the measurement (written even when a

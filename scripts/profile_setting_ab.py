@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         for value in (("on", "off") if index % 2 else ("off", "on")):
             path = output / f"{value}-{index:02d}.json"
             status = subprocess.run([sys.executable, "-c", _CHILD, args.profile, args.setting, value,
-                                     str(args.off_min_rounds), str(path), *args.targets], env=environment, stdout=subprocess.DEVNULL).returncode
+                                     str(args.off_min_rounds), str(path), *args.targets],
+                                    env=environment, stdout=subprocess.DEVNULL).returncode
             print(f"{path.name}: pytest exit status {status}", flush=True)
     return 0
 

@@ -68,6 +68,7 @@ def _ab(repo, *options, gates="wall"):
                           cwd=repo, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_ab_of_a_commit_with_itself_runs_abba_and_passes(toy_repo):
     # A threshold no timing difference reaches: this checks the run, not the machine's noise.
     result = _ab(toy_repo, "--base", "HEAD", "--processes", "2", "--threshold", "100000")
@@ -93,6 +94,7 @@ def test_ab_of_a_commit_with_itself_runs_abba_and_passes(toy_repo):
     assert again.returncode == 0 and "(same-job A/B" in again.stdout
 
 
+@pytest.mark.slow
 def test_ab_flags_a_retrace_per_step_in_the_working_tree(toy_repo):
     (toy_repo / "benchmarks" / "test_tiny.py").write_text(RETRACING)  # uncommitted: the working tree
     result = _ab(toy_repo, "--base", "HEAD", "--processes", "1", "--threshold", "100000")
@@ -103,6 +105,7 @@ def test_ab_flags_a_retrace_per_step_in_the_working_tree(toy_repo):
     assert "| 0 → 1 |" in flagged[0]
 
 
+@pytest.mark.slow
 def test_a_terminated_ab_removes_its_base_worktree_and_its_pytest_child(toy_repo):
     def worktrees():
         listed = subprocess.run(["git", "worktree", "list"], cwd=toy_repo, capture_output=True, text=True)
@@ -132,6 +135,7 @@ def test_a_terminated_ab_removes_its_base_worktree_and_its_pytest_child(toy_repo
     assert pytest_child is not None and not pytest_child.is_running()
 
 
+@pytest.mark.slow
 def test_ab_names_a_bad_base_and_exits_2(toy_repo):
     result = _ab(toy_repo, "--base", "no-such-ref")
     assert result.returncode == 2
@@ -144,7 +148,8 @@ def test_every_process_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monk
 
     seen: dict = {}
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    monkeypatch.setattr(bench, "run_logged", lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
+    monkeypatch.setattr(bench, "run_logged",
+                        lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
     checkout = ab.Checkout(name="head", tree=tmp_path, python=sys.executable, commit="0" * 40)
     ab.run_process(checkout, "benchmarks", "smoke", tmp_path / "one.json")
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["PYTHONPATH"].startswith(str(tmp_path / "src"))

@@ -8,11 +8,12 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+pytestmark = pytest.mark.slow  # every test runs pytest or a `tfreuse` command in a subprocess, as a user would
 
 TFREUSE = Path(sys.executable).with_name("tfreuse")  # the console script installed beside python
 VARIANTS = {"shared", "reinstantiated", "reinitialized", "mitigated"}

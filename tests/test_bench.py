@@ -15,6 +15,7 @@ from tfreuse.report.analyze import analyze, interval_label
 from tfreuse.report.findings import table as findings_table
 from tfreuse.report.load import load
 from tfreuse.report.output import interval_columns, write_report
+
 from tests.report_helpers import MACHINE_A, measured_processes
 
 pytest_plugins = ["pytester"]
@@ -138,6 +139,7 @@ def test_where_it_runs(request):
 """
 
 
+@pytest.mark.slow
 def test_run_processes_runs_k_fresh_pinned_processes_and_says_how_far_it_has_come(tmp_path):
     (tmp_path / "test_where.py").write_text(AFFINITY_TEST)
     said = []
@@ -184,6 +186,7 @@ def test_bench_refuses_bad_input_before_starting_a_process(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_the_plugin_records_which_process_of_which_measurement_it_was(pytester):
     pytester.makepyfile(test_toy="""
 import keras

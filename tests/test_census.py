@@ -1,4 +1,5 @@
 import keras
+import pytest
 import tensorflow as tf
 
 from tfreuse.probes.census import VariableWindow
@@ -58,6 +59,7 @@ def _built_model():
     return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
 
 
+@pytest.mark.slow
 def test_variables_made_after_clear_session_are_counted():
     # clear_session() resets TensorFlow's default graph, where creator scopes live.
     with VariableWindow() as window:
@@ -67,6 +69,7 @@ def test_variables_made_after_clear_session_are_counted():
     assert window.created == 6
 
 
+@pytest.mark.slow
 def test_after_the_window_a_new_default_graph_has_no_census_scope_left():
     from tensorflow.python.framework import ops
 

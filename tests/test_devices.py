@@ -184,6 +184,7 @@ print(json.dumps([before, during, devices.allocator_stats("CPU:0")]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("settings, available", [
     ({"TF_CPU_ALLOCATOR_USE_BFC": "1"}, True),
     # TensorFlow raises ValueError for CPU:0 without both (FACTS.md): read as None, never raised.

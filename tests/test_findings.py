@@ -87,6 +87,7 @@ def _tfreuse(folder: Path, *arguments) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_findings_writes_the_table_into_a_readme_and_keeps_a_trimmed_measurement(tmp_path, kept_block):
     run = tmp_path / "measurement"
     shutil.copytree(KEPT_RUN, run)
@@ -108,6 +109,7 @@ def test_findings_writes_the_table_into_a_readme_and_keeps_a_trimmed_measurement
     assert readme.read_text() == before
 
 
+@pytest.mark.slow
 def test_findings_keeps_a_trimmed_copy_of_a_one_process_run_as_a_file(tmp_path):
     result = _tfreuse(tmp_path, OTHER_MACHINE, "--keep", tmp_path / "kept.json")
     assert result.returncode == 0, result.stderr
@@ -115,12 +117,14 @@ def test_findings_keeps_a_trimmed_copy_of_a_one_process_run_as_a_file(tmp_path):
     assert _tfreuse(tmp_path, tmp_path / "kept.json").stdout == result.stdout
 
 
+@pytest.mark.slow
 def test_findings_without_a_readme_prints_the_table(tmp_path, kept_block):
     result = _tfreuse(tmp_path, KEPT_RUN)
     assert result.returncode == 0, result.stderr
     assert result.stdout == kept_block
 
 
+@pytest.mark.slow
 def test_a_readme_without_markers_is_one_line_and_left_as_it_was(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# A project\n")
@@ -130,6 +134,7 @@ def test_a_readme_without_markers_is_one_line_and_left_as_it_was(tmp_path):
     assert readme.read_text() == "# A project\n"
 
 
+@pytest.mark.slow
 def test_results_of_two_runs_are_refused(tmp_path):
     folder = tmp_path / "runs"
     folder.mkdir()
@@ -142,6 +147,7 @@ def test_results_of_two_runs_are_refused(tmp_path):
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_keeping_over_the_results_is_refused(tmp_path):
     run = tmp_path / "run.json"
     shutil.copy(OTHER_MACHINE, run)
@@ -156,6 +162,7 @@ def test_keeping_over_the_results_is_refused(tmp_path):
     assert result.returncode == 2 and "inputs are never overwritten" in result.stderr
 
 
+@pytest.mark.slow
 def test_findings_refreshes_the_schema_table_between_its_markers(tmp_path):
     from tfreuse import schema
     from tfreuse.report.findings import SCHEMA_BEGIN, SCHEMA_END
@@ -164,4 +171,5 @@ def test_findings_refreshes_the_schema_table_between_its_markers(tmp_path):
     page.write_text(f"# Method\n{SCHEMA_BEGIN}\n| an old field |\n{SCHEMA_END}\nMachine identity.\n")
     result = _tfreuse(tmp_path, KEPT_RUN, "--schema-table", page)
     assert result.returncode == 0, result.stderr
-    assert page.read_text() == f"# Method\n{SCHEMA_BEGIN}\n{schema.markdown_table().rstrip()}\n{SCHEMA_END}\nMachine identity.\n"
+    table = schema.markdown_table().rstrip()
+    assert page.read_text() == f"# Method\n{SCHEMA_BEGIN}\n{table}\n{SCHEMA_END}\nMachine identity.\n"

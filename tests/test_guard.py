@@ -19,7 +19,7 @@ STEADY_STEPS = 3
 
 
 def _scenario(module):
-    return next(getattr(value, "tfreuse_scenario") for value in vars(module).values()
+    return next(value.tfreuse_scenario for value in vars(module).values()
                 if getattr(value, "tfreuse_scenario", None) is not None)
 
 
@@ -154,6 +154,7 @@ ANTI_PATTERNS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module_name, variant, mode, kind, says, line_text", ANTI_PATTERNS,
                          ids=[f"{row[0]}-{row[1]}-{row[2]}-{row[3]}" for row in ANTI_PATTERNS])
 def test_every_anti_pattern_is_caught_with_its_kind_and_line(module_name, variant, mode, kind, says,
@@ -196,6 +197,7 @@ BASELINES = [(module, "shared", mode) for module in
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module_name, variant, mode", BASELINES, ids=["-".join(row) for row in BASELINES])
 def test_every_reuse_baseline_passes_the_guard(module_name, variant, mode):
     """With the default limits, memory included (5 steady steps: see DEFAULT_RETAINED_BYTES_PER_STEP)."""

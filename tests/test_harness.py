@@ -312,8 +312,9 @@ class _Toggled:
 
 
 def test_op_determinism_does_not_change_learning_figures_on_cpu(monkeypatch):
-    from benchmarks.test_training_loop import TrainingLoop
     from tfreuse import conditions
+
+    from benchmarks.test_training_loop import TrainingLoop
 
     figures = ("loss_initial", "loss_final", "learning_retained")
     cases = [Case("training_loop", variant, mode, "CPU:0", "small")

@@ -178,6 +178,7 @@ _TENSOR_LEAK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bfc", ["1", "0"])
 def test_tensors_are_counted_once_whichever_cpu_allocator(bfc):
     # The CPU pool (BFC with TF_CPU_ALLOCATOR_USE_BFC=1, oneDNN's otherwise) takes its regions

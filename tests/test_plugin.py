@@ -12,6 +12,8 @@ from tfreuse.profiles import PROFILES
 
 from tests.toys import TOY_BENCHMARK, fake_gpu_conftest, toy_expectations, with_fake_gpu
 
+pytestmark = pytest.mark.slow  # every test runs pytest on a suite in a subprocess (pytester)
+
 pytest_plugins = ["pytester"]
 
 TOY_DEVICES = ["CPU:0", "GPU:0"]

@@ -107,6 +107,7 @@ def _check_redrawn(name, layer, pairs, make, inputs):
             assert np.max(np.abs(drawn)) <= 1.5 * np.max(np.abs(one)), f"{where}: largest value too large"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_every_weight_of_a_keras_layer_is_redrawn_at_its_own_scale(name):
     make, make_inputs = LAYERS[name]
@@ -116,6 +117,7 @@ def test_every_weight_of_a_keras_layer_is_redrawn_at_its_own_scale(name):
     _check_redrawn(name, layer, pairs, make, inputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(APPLICATIONS))
 def test_a_stock_model_built_before_tfreuse_sees_it_is_redrawn(name):
     make, make_inputs = APPLICATIONS[name]
@@ -157,5 +159,6 @@ class FromAValue(keras.layers.Layer):
 
 
 def test_a_weight_made_from_a_value_is_refused_with_its_name():
-    with pytest.raises(NotRedrawable, match=r"cannot re-draw weight 'from_a_value/offset': it is not made from an initializer"):
+    with pytest.raises(NotRedrawable,
+                       match=r"cannot re-draw weight 'from_a_value/offset': it is not made from an initializer"):
         make_redrawable(FromAValue, (_floats(2, 4),))

@@ -2,8 +2,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfreuse.report.analyze import (add_ratios, add_stability, bootstrap_median_ratio, bootstrap_medians,
-                                    constant_columns, cost_order, headlines, headlines_apart, is_fix)
+from tfreuse.report.analyze import (
+    add_ratios,
+    add_stability,
+    bootstrap_median_ratio,
+    bootstrap_medians,
+    constant_columns,
+    cost_order,
+    headlines,
+    headlines_apart,
+    is_fix,
+)
 from tfreuse.report.load import load
 
 from tests.report_helpers import MACHINE_A

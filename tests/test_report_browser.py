@@ -16,8 +16,9 @@ from tests.report_helpers import MACHINE_A, derived_run, many_scenario_run
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = chromium()
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium browser installed "
-                                "(Debian: apt-get install chromium)")
+pytestmark = [pytest.mark.slow,  # a real browser opens each page
+              pytest.mark.skipif(CHROMIUM is None, reason="no chromium browser installed "
+                                 "(Debian: apt-get install chromium)")]
 BOX = "(selector) => { const r = document.querySelector(selector).getBoundingClientRect(); " \
       "return [r.left, r.top, r.right, r.bottom]; }"
 

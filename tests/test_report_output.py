@@ -112,12 +112,13 @@ def test_a_column_the_same_on_every_row_is_said_once_above_the_table(tmp_path):
 
 def test_step_time_distributions_are_folded_away(two_machine_report):
     html = (two_machine_report / "index.html").read_text()
-    folded = re.findall(r"<details><summary>step-time distributions</summary><figure>(<svg.*?</svg>)</figure></details>",
-                        html, re.S)
+    folded = re.findall(
+        r"<details><summary>step-time distributions</summary><figure>(<svg.*?</svg>)</figure></details>", html, re.S)
     assert len(folded) == 2  # one per scenario
     assert html.count("step-time distributions\"") == 2  # their labels: none outside <details>
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", ["shaped like a full run", "the README's full run"])
 def test_a_full_runs_page_stays_under_500_kb(tmp_path, run):
     if run == "shaped like a full run":  # 13 scenarios, 208 results, 20 to 300 rounds each
@@ -143,6 +144,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert not (tmp_path / "index.html").exists()
 
 
+@pytest.mark.slow
 def test_script_runs_the_same_entry_point(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(MACHINE_A),
                              "-o", str(tmp_path)], capture_output=True, text=True)

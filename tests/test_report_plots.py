@@ -21,6 +21,7 @@ def _texts(svg: str) -> list[str]:
     return [t.text for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text") if t.text]
 
 
+@pytest.mark.slow
 def test_overview_draws_every_scenarios_recreating_variants_and_no_fix_or_baseline(analyzed):
     svg = plots.overview(analyzed)
     texts = _texts(svg)  # parses: the compacted SVG is still well-formed XML
@@ -39,6 +40,7 @@ def test_traces_are_drawn_only_where_a_scenario_has_any(analyzed):
     assert "traces per step" not in texts and "x shared (log scale)" in texts
 
 
+@pytest.mark.slow
 def test_figures_on_one_page_share_no_id_and_every_reference_resolves(analyzed):
     one = analyzed[analyzed["scenario"] == "attention"]
     figures = [plots.overview(analyzed), plots.scenario_figure(one, "attention"),
@@ -53,6 +55,7 @@ def test_figures_on_one_page_share_no_id_and_every_reference_resolves(analyzed):
         assert references and references <= set(ids)
 
 
+@pytest.mark.slow
 def test_a_figure_is_the_same_whatever_was_drawn_before_it(analyzed):
     one = analyzed[analyzed["scenario"] == "recurrent"]
     first = plots.scenario_figure(one, "recurrent")

@@ -5,15 +5,26 @@ import functools
 import pytest
 import tensorflow as tf
 
-from benchmarks import test_attention, test_function_rules, test_recurrent
-from benchmarks import test_training_loop, test_transfer_learning
-from benchmarks import test_function_in_loop, test_layers_in_call, test_load_per_request
-from benchmarks import test_model_in_loop, test_predict_in_loop, test_python_scalar_args
-from benchmarks import test_recompile_in_loop
 from tfreuse.harness import Case, run_case
 from tfreuse.profiles import Profile
 
+from benchmarks import (
+    test_attention,
+    test_function_in_loop,
+    test_function_rules,
+    test_layers_in_call,
+    test_load_per_request,
+    test_model_in_loop,
+    test_predict_in_loop,
+    test_python_scalar_args,
+    test_recompile_in_loop,
+    test_recurrent,
+    test_training_loop,
+    test_transfer_learning,
+)
 from tests.fakes import FakeBenchmark
+
+pytestmark = pytest.mark.slow  # every test steps a scenario's variants with real TensorFlow
 
 PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 

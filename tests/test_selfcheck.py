@@ -114,6 +114,7 @@ def test_selfcheck_command_rejects_a_missing_benchmarks_folder(tmp_path, capsys)
 
 
 
+@pytest.mark.slow
 def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp_path, capsys):
     suite = tmp_path / "repo" / "suite"
     suite.mkdir(parents=True)
@@ -218,14 +219,16 @@ def test_every_run_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypa
 
     seen: dict = {}
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    monkeypatch.setattr(bench, "run_logged", lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
+    monkeypatch.setattr(bench, "run_logged",
+                        lambda command, log, environment, *args, **kwargs: seen.update(environment) or 0)
     selfcheck.run_suite(["suite"], "smoke", "default", tmp_path / "out.json")
     assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and seen["TF_CPP_MIN_LOG_LEVEL"] == "2"
 
 
 def test_an_isolated_case_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
-    from tests.fakes import capture_child_environment
     from tfreuse import isolation
+
+    from tests.fakes import capture_child_environment
 
     seen = capture_child_environment(monkeypatch, isolation, returncode=1, stdout="failed")
     with pytest.raises(RuntimeError, match="isolated run of t.py::x failed: failed"):

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmarks.test_shared_layer import SCENARIO, LinearLayer
 from tfreuse.harness import Case, Context, run_case
 from tfreuse.layers import build_with_initializers, reinitialize
 from tfreuse.profiles import Profile
 
+from benchmarks.test_shared_layer import SCENARIO, LinearLayer
 from tests.fakes import FakeBenchmark
 
 PROFILE = Profile("test", rounds=6, min_rounds=6, warmup_steps=2, phase_seconds=60)

@@ -67,6 +67,7 @@ def user_project(tmp_path_factory):
     return folder, json.loads((folder / "out.json").read_text())
 
 
+@pytest.mark.slow
 def test_fixture_measures_every_variant_in_each_mode(user_project):
     _, data = user_project
     tfreuse_rows = [b for b in data["benchmarks"] if b["extra_info"]]
@@ -78,6 +79,7 @@ def test_fixture_measures_every_variant_in_each_mode(user_project):
         schema.validate(bench["extra_info"])
 
 
+@pytest.mark.slow
 def test_fixture_records_learning_with_a_loss(user_project):
     _, data = user_project
     for device in visible_devices():
@@ -90,12 +92,14 @@ def test_fixture_records_learning_with_a_loss(user_project):
         assert all(record["learning_deterministic_ops"] is True for record in training.values())
 
 
+@pytest.mark.slow
 def test_the_json_becomes_a_report(user_project, tmp_path):
     folder, _ = user_project
     assert main(["report", str(folder / "out.json"), "-o", str(tmp_path)]) == 0
     assert "residual_block" in (tmp_path / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_plugin_leaves_other_suites_alone(tmp_path):
     (tmp_path / "test_other.py").write_text(textwrap.dedent('''
         import sys
@@ -141,6 +145,7 @@ def test_measure_runs_on_keras_dense(tmp_path, monkeypatch, capsys):
         "shared", "reinstantiated", "reinitialized", "mitigated"}
 
 
+@pytest.mark.slow
 def test_measure_runs_on_a_user_layer_and_never_overwrites(tmp_path, monkeypatch, capsys):
     (tmp_path / "my_layers.py").write_text(textwrap.dedent('''
         import keras

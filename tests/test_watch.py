@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test runs `tfreuse watch` or pytest on a script in a subprocess
+
 TFREUSE = str(Path(sys.executable).with_name("tfreuse"))
 
 BROKEN_STEP = '''

@@ -34,12 +34,14 @@ def _actionlint(*files: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_actionlint_passes():
     result = _actionlint(WORKFLOW)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == []
 
 
+@pytest.mark.slow
 def test_actionlint_catches_a_broken_workflow(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text(WORKFLOW.read_text().replace("steps.machine.outputs.label", "steps.nope.outputs.label"))
@@ -89,6 +91,7 @@ def _make(command: str, **variables: str) -> subprocess.CompletedProcess:
     return subprocess.run(command.split() + overrides, cwd=ROOT, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_merge_step_puts_two_machines_side_by_side(tmp_path):
     artifacts = tmp_path / "all-results"
     for label, slowdown in (("linux-x86", 1.0), ("macos-arm", 1.6)):
@@ -124,6 +127,7 @@ def test_only_main_and_the_schedule_upload_results_for_the_cross_hardware_report
     assert not any("compare" in command for command in commands)  # no gate on another job's times
 
 
+@pytest.mark.slow
 def test_make_ab_runs_the_command_the_workflow_runs(tmp_path):
     # `make ab` with a bad ref: the Makefile passes BASE through, and the command names it.
     result = _make("make --no-print-directory ab", BASE="no-such-ref", AB_MD=str(tmp_path / "ab.md"))
@@ -131,6 +135,7 @@ def test_make_ab_runs_the_command_the_workflow_runs(tmp_path):
     assert "tfreuse ab: error: --base 'no-such-ref' is not a commit of" in result.stderr
 
 
+@pytest.mark.slow
 def test_make_compare_of_independent_runs_gates_traces_not_times(tmp_path):
     baseline, candidate = tmp_path / "baseline", tmp_path / "runs"
     baseline.mkdir()
@@ -148,6 +153,7 @@ def test_make_compare_of_independent_runs_gates_traces_not_times(tmp_path):
     assert "**more traces**" in (tmp_path / "compare.md").read_text()
 
 
+@pytest.mark.slow
 def test_machine_label_step_prints_the_label_runs_record():
     result = _make("make --no-print-directory machine-label")
     assert result.returncode == 0, result.stderr

@@ -11,8 +11,8 @@ import re
 import statistics
 import time
 import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
 
 _DEVICE_NAME = re.compile(r"^(?:/?(?:physical_)?device:)?(?P<kind>cpu|gpu):(?P<index>\d+)$", re.IGNORECASE)
 KEYWORDS = ("all", "cpu", "gpu")

@@ -10,16 +10,16 @@ it as a failed test) when it creates a tf.Variable, when a tf.function traces (a
 new tf.function object), or, at the end, when memory kept per step grows beyond the bound. The
 message says which variable (name, shape, dtype), which of the user's lines constructed its Keras
 layer, optimizer or metric and which built it, and for a trace which arguments changed since the
-function's previous trace, read from TensorFlow's own record of each trace. Without `step()` the whole `with` block counts as one steady-state step
-(warm up before entering it). The probes are the harness' own: `probes.census`,
-`probes.tracing`, `probes.memory`.
+function's previous trace, read from TensorFlow's own record of each trace. Without `step()` the
+whole `with` block counts as one steady-state step (warm up before entering it). The probes are
+the harness' own: `probes.census`, `probes.tracing`, `probes.memory`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Iterator
+from collections.abc import Iterator
 
 from tfreuse.probes import memory
 from tfreuse.probes.census import CreatedVariable, VariableWindow
@@ -106,7 +106,7 @@ class ReuseGuard:
         self.retained_per_step: float | None = None
         self._memory_start: int | None = None
 
-    def __enter__(self) -> "ReuseGuard":
+    def __enter__(self) -> ReuseGuard:
         self._traces = TraceLog().__enter__()
         self._variables = VariableWindow(sources=True).__enter__()
         return self

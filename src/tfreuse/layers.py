@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from tfreuse.errors import VariantUnavailable, first_line
 
@@ -41,7 +42,7 @@ def prebuild(layer: Any, inputs: Sequence[Any]) -> None:
 def _all_built(layer: Any) -> bool:
     # Private: Keras 3 has no public list of a layer's nested sub-layers (Model.layers is one level,
     # models only); tests/test_tracing.py and the scenario tests fail if it goes.
-    return all(sub.built for sub in layer._flatten_layers(include_self=True, recursive=True))
+    return all(sub.built for sub in layer._flatten_layers(include_self=True, recursive=True))  # noqa: SLF001
 
 
 @contextlib.contextmanager

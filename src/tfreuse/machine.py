@@ -6,7 +6,8 @@ import hashlib
 import os
 import platform
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import psutil
 

@@ -17,8 +17,9 @@ import re
 import sys
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tfreuse.errors import UserInputError, first_line
 from tfreuse.units import kib

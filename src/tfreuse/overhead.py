@@ -16,7 +16,8 @@ is counted as harness overhead too, in full, though a hand-made GPU timing must 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -1,33 +1,31 @@
 """The `shared` reference timed right beside each round of another variant.
 
-The machine's speed drifts: on the 2-core VM amd-epyc-2c-237aed a pure-Python loop ran 150 ms a round,
-then 80 ms a few seconds later, and a retracing step went from 130 ms to 185 ms and back. A ratio
-of two cases timed at different moments inherits that drift, so in a paired profile the harness
-times the situation's `shared` step before every round of the variant (outside the variant's
-timer): each round then has its own ratio, taken at the same moment.
+A machine's speed drifts from one second to the next, and a ratio of two cases timed at different
+moments inherits that drift. So in a paired profile the harness times the situation's `shared`
+step before every round of the variant (outside the variant's timer): each round then has its own
+ratio, taken at the same moment.
 
-Before the timed steps come untimed *settling* steps: right after a step that retraces or
-builds, a millisecond step runs up to 2x slower for several steps (caches, allocator), which is
-interference, not the cost of reuse. 5 ms of settling was not enough: in the recurrent scenario
-(function mode, 16 time steps, a 1.1 ms `shared` step, 4 settling steps) the reference ran
-16-66% above `shared`'s own median and `reinitialized`'s ratio read 5.0x; after 15 ms (13 steps)
-the reference was within 13% of it and the ratio 6.9x, as the unpaired ratio of that run. Steps
-slower than SETTLE_SECONDS need no settling, and a variant step is taken to disturb for no longer
-than SETTLE_FACTOR times its own duration: after a 0.5 ms step, 1 ms of settling, not 15 (the
-time budget counts the reference, so what settling saves goes to the variant's rounds).
+Before the timed steps come untimed *settling* steps: right after a step that retraces or builds,
+a millisecond step runs slower for several steps (caches, allocator), which is interference, not
+the cost of reuse. Settling lasts SETTLE_SECONDS (at most MAX_SETTLE_STEPS steps), and a variant
+step is taken to disturb for no longer than SETTLE_FACTOR times its own duration: after a 0.5 ms
+step, 1 ms of settling, not 15. A `shared` step slower than the settling time gets none. The time
+budget counts the reference, so what settling saves goes to the variant's rounds.
 
-Then `shared` steps are timed together for MEASURE_SECONDS or a tenth of the variant's step,
-whichever is longer (1 to 32 steps), and their mean is the round's reference: one
-sub-millisecond step alone varies by 10-25% from step to step, as much as the retracing step it
-is compared with; and behind a 130 ms retracing step (recurrent, function mode, len16) the mean
-of 3 steps of 1.5 ms still varied by +-25% from round to round while the variant's own rounds
-varied by 5%, so the reference, not the variant, set the width of the ratio's interval.
+Then `shared` steps are timed together for MEASURE_SECONDS or MEASURE_FRACTION of the variant's
+step, whichever is longer (1 to MAX_MEASURED_STEPS steps), and their mean is the round's
+reference: one sub-millisecond step alone varies from step to step about as much as the step it
+is compared with, and would set the width of the ratio's interval instead of the variant.
+
+The measurements behind these lengths, and what pairing gains: docs/methodology.md, "Timing at the
+same moment: pairing".
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SETTLE_SECONDS = 0.015
 SETTLE_FACTOR = 2.0

@@ -24,8 +24,8 @@ import runpy
 import sys
 import traceback
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tfreuse.probes.census import CreatedVariable
 from tfreuse.probes.stack import SourceLine
@@ -86,7 +86,7 @@ def _run(kind: str, target: str, argv: list[str]) -> int:
     except KeyboardInterrupt:
         traceback.print_exc()
         return 130
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - as python does with an uncaught exception: shown, status 1
         traceback.print_exc()
         return 1
     finally:
@@ -118,7 +118,7 @@ def _function_lines(events: list[TraceEvent]) -> tuple[list[str], int]:
         site = (event.defined_at.file, event.defined_at.line) if event.defined_at else (event.function, 0)
         by_definition[site].append(event)
     lines, findings = [], 0
-    for site, traced in by_definition.items():
+    for traced in by_definition.values():
         first = traced[0]
         where = f" ({_short(first.defined_at.file)}:{first.defined_at.line})" if first.defined_at else ""
         objects = max(event.function_objects for event in traced)

@@ -23,7 +23,7 @@ import dataclasses
 import gc
 import sys
 import weakref
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from tfreuse.probes.stack import SourceLine, user_frames
 
@@ -126,7 +126,7 @@ def describe_creation(variable, frame) -> CreatedVariable:
 
 
 # Keras object -> the user's frames that constructed it (recorded while a sources window is open).
-_CONSTRUCTED: "weakref.WeakKeyDictionary[object, tuple[SourceLine, ...]]" = weakref.WeakKeyDictionary()
+_CONSTRUCTED: weakref.WeakKeyDictionary[object, tuple[SourceLine, ...]] = weakref.WeakKeyDictionary()
 _RECORDING = {"windows": 0, "restore": None}
 
 
@@ -287,7 +287,7 @@ class VariableWindow:
             self.creations.append(describe_creation(variable, sys._getframe(1)))
         return variable
 
-    def __enter__(self) -> "VariableWindow":
+    def __enter__(self) -> VariableWindow:
         self._construction = recording_construction() if self._sources else contextlib.nullcontext()
         self._construction.__enter__()
         self._scope = follow_default_graph(self._record)

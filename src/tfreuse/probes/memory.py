@@ -13,7 +13,6 @@ import psutil
 
 from tfreuse import devices
 
-
 _THIS_PROCESS: list[psutil.Process] = []
 
 
@@ -66,7 +65,7 @@ class MemoryWindow:
         self.samples: list[int] = []
         self.steps: list[int] = []
 
-    def __enter__(self) -> "MemoryWindow":
+    def __enter__(self) -> MemoryWindow:
         gc.collect()
         devices.reset_allocator_peak(self.device)
         self._allocator_start = devices.allocator_stats(self.device)
@@ -203,7 +202,7 @@ class RetainedWindow:
         self.samples: dict[str, list[int]] = {}
         self.unavailable: str | None = native_heap_unavailable()
 
-    def __enter__(self) -> "RetainedWindow":
+    def __enter__(self) -> RetainedWindow:
         self._allocator = devices.allocator_stats(self.device) is not None
         self._reserved = self._allocator and not devices.is_gpu(self.device)
         if devices.is_gpu(self.device) and not self._allocator:
@@ -281,9 +280,9 @@ def retained_bytes() -> int | None:
 
 
 # Two readings of retained bytes per step agree within the larger of these: 16 KB/step absolute
-# (allocator bookkeeping moves small figures by a few KB between runs: two independent quick runs
-# read 0.3 and 1.3 KiB/step for the same refused variant) and 10% of the larger reading. Measured:
-# default vs reversed order, all 74 quick cases within it (largest above 160 KB/step: 0.7%).
+# (allocator bookkeeping moves small figures by a few KB between runs) and 10% of the larger
+# reading; a run in default and in reversed order agrees within it (docs/methodology.md,
+# "Retained memory, and order independence").
 RETAINED_TOLERANCE_BYTES = 16_000
 RETAINED_TOLERANCE_RELATIVE = 0.10
 

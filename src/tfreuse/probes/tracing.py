@@ -20,7 +20,8 @@ import functools
 import os
 import sys
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tfreuse.probes.stack import SourceLine
 
@@ -92,7 +93,7 @@ class TraceWindow:
     def _totals(self) -> tuple[int, int]:
         return sum(f.trace_events for f in self._functions), self.cache_entries()
 
-    def __enter__(self) -> "TraceWindow":
+    def __enter__(self) -> TraceWindow:
         self._start = self._totals()
         return self
 
@@ -235,7 +236,7 @@ def _text(argument: _Argument) -> str:
 def _same(old: _Argument, new: _Argument) -> bool:
     try:
         return bool(old.constraint == new.constraint)
-    except Exception:  # a user object's __eq__ may raise; TensorFlow then retraced anyway
+    except Exception:  # noqa: BLE001 - a user object's __eq__ may raise; TensorFlow then retraced anyway
         return False
 
 
@@ -278,7 +279,7 @@ def _on_every_trace(callback: Callable[[Any, Any], None]) -> Callable[[], None]:
         from tensorflow.python.eager.polymorphic_function import tracing_compilation, transform
 
         callbacks = transform.CONCRETE_FUNCTION_CALLBACKS
-        creator_code = tracing_compilation._create_concrete_function.__code__
+        creator_code = tracing_compilation._create_concrete_function.__code__  # noqa: SLF001 - see above
     except (ImportError, AttributeError) as exc:
         import tensorflow as tf
 
@@ -394,7 +395,7 @@ class TraceLog:
         self._histories: dict[int, _FunctionHistory] = {}
         self._objects_per_definition: dict[tuple, int] = {}
 
-    def __enter__(self) -> "TraceLog":
+    def __enter__(self) -> TraceLog:
         self._remove = _on_every_trace(self._record)
         if _MAKING["logs"] == 0:
             _MAKING["undo"] = _on_every_function_made(_record_made)
@@ -412,7 +413,7 @@ class TraceLog:
     def _record(self, concrete_function, options) -> None:
         try:
             self._record_trace(concrete_function, options)
-        except Exception as exc:  # never break the user's tracing; the guard reports it
+        except Exception as exc:  # noqa: BLE001 - never break the user's tracing; the guard reports it
             self.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _record_trace(self, concrete_function, options) -> None:

@@ -8,9 +8,9 @@ the variant's median step time over the situation's `shared` row's, its interval
 resampling both rows' raw timings independently. Either way it needs `stats.data`.
 
 A paired row also gets `reference_shift`: how far its `shared` reference ran from the `shared`
-row's own median. Beyond REFERENCE_SHIFT_LIMIT the machine changed speed during the case (on
-the 2-core VM a retracing step once ran 90 ms instead of 50 while its reference moved 38%), and
-pairing cancels only the part of such a change that slows both steps alike: `shifted` flags it.
+row's own median. Beyond REFERENCE_SHIFT_LIMIT the machine changed speed during the case, and
+pairing cancels only the part of such a change that slows both steps alike: `shifted` flags it
+(docs/methodology.md, "Stability warnings").
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def table(loaded: Loaded) -> str:
              f"{info.get('cpu_logical_cores', '?')} cores), TensorFlow {info.get('tensorflow', '?')}, "
              f"Keras {info.get('keras', '?')}, `{profile}` profile, {started}"
              + (f", {processes} fresh processes" if processes > 1 else ", one process")
-             + (f" each pinned to one core" if pinned else "")
+             + (" each pinned to one core" if pinned else "")
              + (f", on {devices[0]}" if len(devices) == 1 else "") + ".", ""]
     device_column = len(devices) > 1
     header = ["scenario", "variant", "mode", "size"] + (["device"] if device_column else []) + [

@@ -10,9 +10,16 @@ import jinja2
 import pandas as pd
 
 from tfreuse.report import plots
+from tfreuse.report.analyze import (
+    REFERENCE_SHIFT_LIMIT,
+    constant_columns,
+    cost_order,
+    errors,
+    headlines_apart,
+    interval_label,
+    latest_runs,
+)
 from tfreuse.units import kib, number
-from tfreuse.report.analyze import (REFERENCE_SHIFT_LIMIT, constant_columns, cost_order, errors,
-                                    headlines_apart, interval_label, latest_runs)
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -39,7 +46,8 @@ def _row(row: dict) -> dict:
     if row.get("shifted") and ratio:
         ratio += " ~"
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median, ratio,
-             ci, str(int(row.get("processes") or 1)), number(row.get("traces_per_step"), ".2g"), kib(row.get("retained_bytes_per_step")),
+             ci, str(int(row.get("processes") or 1)), number(row.get("traces_per_step"), ".2g"),
+             kib(row.get("retained_bytes_per_step")),
              number(per_step, ".2g"), kib(row.get("allocator_peak_delta_bytes") or math.nan),
              kib(row.get("rss_growth_per_step_bytes")),
              number(row.get("learning_retained"), ".0%"), number(row.get("frozen_weight_drift"), ".3g"),

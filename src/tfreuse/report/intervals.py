@@ -21,7 +21,7 @@ K=5: 1.58, K=10: 1.22.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import norm, t

@@ -16,13 +16,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import LogLocator, NullFormatter, NullLocator  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator, NullFormatter, NullLocator
 
-from tfreuse.report.analyze import MODE_NAMES, interval_label, is_fix  # noqa: E402
+from tfreuse.report.analyze import MODE_NAMES, interval_label, is_fix
 
 _WIDTH = 9.0
 _OVERVIEW_WIDTH = 7.5
@@ -225,7 +225,8 @@ def overview(rows: pd.DataFrame) -> str | None:
         grid = figure.add_gridspec(len(scenarios), len(modes) + 1, height_ratios=heights, hspace=0.9,
                                    wspace=0.08, left=0.23, right=0.99, top=1 - 0.38 / figure.get_figheight(),
                                    bottom=0.62 / figure.get_figheight())
-        ratio_limits = _log_limits(np.concatenate([rows[c].to_numpy(float) for c in ("ratio", "ratio_ci_low", "ratio_ci_high")]))
+        ratio_limits = _log_limits(np.concatenate([rows[c].to_numpy(float)
+                                                   for c in ("ratio", "ratio_ci_low", "ratio_ci_high")]))
         memory_limits = _log_limits(_retained_kib(rows), floor=_MEMORY_FLOOR_KIB)
         for r, scenario in enumerate(scenarios):
             mine = rows[rows["scenario"] == scenario]

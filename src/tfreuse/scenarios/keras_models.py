@@ -9,7 +9,8 @@ traces of those steps to the case's trace counter, so they show in the trace fig
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import numpy as np
