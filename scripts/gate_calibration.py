@@ -111,7 +111,8 @@ def _instruction_lines(runs: list[dict]) -> list[str]:
         flagged = rows[rows["regression"]]
         shared = rows[rows["benchmark"].str.startswith("test_shared_layer[shared-")]
         lines.append(f"| {mode} | {rows['benchmark'].nunique()} | "
-                     f"{', '.join(sorted(set(flagged['benchmark']))) or 'none'} ({flagged['run'].nunique()}/{len(runs)}) | "
+                     f"{', '.join(sorted(set(flagged['benchmark']))) or 'none'} "
+                     f"({flagged['run'].nunique()}/{len(runs)}) | "
                      f"{rows['change'].abs().max():.2%} | {', '.join(f'{c:+.2%}' for c in shared['change'])} |")
     return lines
 

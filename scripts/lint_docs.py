@@ -29,19 +29,6 @@ MACHINE_LABEL = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*-\d+c(?:-[a-z0-9]+)*
 # "issue 16", "issues #3 and", "PR 12"; "#24" alone, but not `owner/repo#24` nor a colour "#444444".
 ISSUE = re.compile(r"\b(?:issue|pr|pull request)s? #?\d+\b|(?<![\w/\"'#])#\d{1,5}\b", re.I)
 
-# Files being edited on another branch; to be cleaned once that work has landed, then removed here.
-NOT_YET_CLEAN = {
-    "src/tfreuse/ab.py",
-    "src/tfreuse/bench.py",
-    "src/tfreuse/cli.py",
-    "src/tfreuse/conditions.py",
-    "src/tfreuse/harness.py",
-    "src/tfreuse/plugin.py",
-    "src/tfreuse/profiles.py",
-    "src/tfreuse/report/compare.py",
-    "src/tfreuse/schema.py",
-    "src/tfreuse/selfcheck.py",
-}
 # The module that makes labels shows one as an example of their format.
 LABEL_EXAMPLE = "src/tfreuse/machine.py"
 
@@ -109,7 +96,7 @@ def violations(root: Path) -> list[str]:
         return found
     for name in tracked:
         path = root / name
-        if name.startswith("src/") and name not in NOT_YET_CLEAN and path.suffix == ".py":
+        if name.startswith("src/") and path.suffix == ".py":
             found += [f"{name}:{entry}" for entry in notebook_entries(name, path.read_text(encoding="utf-8"))]
     word = subprocess.run(["git", "grep", "-i", "-n", UNLABELLED_MACHINE_WORD], cwd=root,
                           capture_output=True, text=True)

@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tfreuse.busy import BUSY_CORES, BusyWatch, verdict
@@ -12,17 +13,19 @@ from tfreuse.busy import BUSY_CORES, BusyWatch, verdict
 from tests.toys import TOY_BENCHMARK
 
 TFREUSE = Path(sys.executable).with_name("tfreuse")
-BUSY_LOOP = [sys.executable, "-c", "import time\nend = time.time() + 600\nwhile time.time() < end: pass"]
+LOOP = "import time\nend = time.time() + 600\nwhile time.time() < end: pass"
 
 
 @pytest.fixture
 def busy_loop():
-    """A CPU-bound process beside the test, stopped at its end."""
-    loop = subprocess.Popen(BUSY_LOOP)
+    """A CPU-bound process beside the test, not its child (a shell starts it and exits, so it is
+    nobody's in this process tree, as another user's job would be); stopped at the end."""
+    started = subprocess.run(["sh", "-c", f'"{sys.executable}" -c "$0" >/dev/null 2>&1 & echo $!', LOOP],
+                             capture_output=True, text=True, check=True)
+    loop = psutil.Process(int(started.stdout))
     time.sleep(0.3)
     yield loop
     loop.kill()
-    loop.wait()
 
 
 def test_a_busy_loop_beside_the_run_makes_it_busy(busy_loop):

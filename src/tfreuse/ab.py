@@ -30,12 +30,10 @@ from tfreuse.errors import UserInputError
 MANIFEST = "ab.json"
 SIDES = ("base", "head")
 DEFAULT_PROCESSES = 3
-# Default timing threshold of a same-job A/B: a slowdown is called only when the whole 95% interval
-# of the change lies above it. Provenance: provisional, the 10% of the former cross-job gate. One
-# A/A run (K=3, quick, shared_layer and attention) on intel-xeon-2c-1ed0cb under a load of 5-6 from
-# other jobs (2026-11-28) flagged nothing, its largest lower bound of a change -52%: too noisy to
-# calibrate on. To be set above the largest A/A lower bound that `scripts/gate_calibration.py` or
-# `make selfcheck` reports on a quiet machine.
+# Wall-time threshold of a same-job A/B: a slowdown is called only when the whole 95% interval of the
+# change lies above it; set above the largest lower bound of a change in A/A runs of pinned
+# processes on a quiet machine (`scripts/gate_calibration.py`; docs/methodology.md, "The A/B gate
+# and its calibration").
 DEFAULT_THRESHOLD = 0.10
 
 

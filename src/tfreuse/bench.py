@@ -20,9 +20,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from tfreuse.busy import of_results
 from tfreuse.devices import child_environment
@@ -164,7 +164,7 @@ def run_processes(targets: Sequence[str], folder: Path, processes: int, identity
         say(f"{name}: process {process}/{processes} ({order} order{where}) ...")
         started = time.perf_counter()
         status = run_logged(command, json_path.with_suffix(".log"), child_environment({"TF_CPP_MIN_LOG_LEVEL": "2"}),
-                            lambda now: say(f"{name}: process {process}/{processes}: {now}"), cwd=cwd,
+                            lambda now, process=process: say(f"{name}: process {process}/{processes}: {now}"), cwd=cwd,
                             preexec_fn=pin_to(core), progress_every=progress_every)
         runs.append(ProcessRun(process, order, json_path, time.perf_counter() - started, status))
         mean = sum(r.seconds for r in runs) / len(runs)

@@ -1,11 +1,12 @@
-"""The `tfreuse` command: `bench`, `instructions`, `report`, `findings`, `compare`, `ab`, `measure`, `machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
+"""The `tfreuse` command: `bench`, `instructions`, `report`, `findings`, `compare`, `ab`, `measure`,
+`machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tfreuse.errors import UserInputError
 
@@ -174,7 +175,8 @@ def _ab(args: argparse.Namespace) -> int:
     failed += [name for name, status in manifest["instructions"].get("pytest_status", {}).items() if status != 0]
     if failed:
         text += f"\n> pytest failed in {len(failed)} process(es): {', '.join(failed)} (logs beside them)\n"
-    pinned = "" if manifest["pinned_core"] is None or not manifest["runs"] else f", wall-time processes pinned to core {manifest['pinned_core']}"
+    pinned = ("" if manifest["pinned_core"] is None or not manifest["runs"]
+              else f", wall-time processes pinned to core {manifest['pinned_core']}")
     text += (f"\n`tfreuse ab --base {args.base}` ({manifest['base_commit'][:12]} vs the working tree at "
              f"{manifest['head_commit'][:12]}), {args.profile} profile{pinned}: {manifest['wall_seconds']:.0f} s\n")
     print(text)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 from tfreuse.errors import UserInputError
 
@@ -39,11 +39,9 @@ def default_intra_op_threads() -> int:
 
     The variants' costs are mostly Python-side (tracing, building layers, creating variables) and
     run on the main thread, while `shared`'s are mostly ops on the intra-op pool. With a pool as
-    large as the machine the two compete for the same cores: on the 2-core VM amd-epyc-2c-237aed a
-    2-thread matmul step alternated for seconds at a time between 5.5 and 8.5 ms, and the ratios
-    of the large sizes differed by up to 29% between two full runs; with one intra-op thread, by
-    at most 17% over four runs (docs/methodology.md, "Controlled conditions"). TFREUSE_INTRA_OP_THREADS=0
-    gives TensorFlow's own choice.
+    large as the machine the two compete for the same cores, and a step's time jumps between two
+    levels for seconds at a time (docs/methodology.md, "Controlled conditions").
+    TFREUSE_INTRA_OP_THREADS=0 gives TensorFlow's own choice.
     """
     return max(1, usable_cores() - 1)
 

@@ -13,9 +13,9 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from tfreuse.devices import child_environment
 from tfreuse.errors import UserInputError

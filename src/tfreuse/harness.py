@@ -17,8 +17,9 @@ returns a zero-argument callable). The harness runs it on one device in one mode
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from tfreuse import conditions, devices, schema
 from tfreuse.errors import VariantUnavailable, first_line
@@ -397,7 +398,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             with TraceWindow(ctx.functions) as first_traces:
                 started = time.perf_counter()
                 timed_step()
-        except Exception as exc:  # noqa: BLE001 - recorded below or re-raised
+        except Exception as exc:
             refusal = expected if expected is not None and isinstance(exc, expected) else (
                 VariantUnavailable if isinstance(exc, VariantUnavailable) else None)
             if refusal is None:

@@ -7,8 +7,9 @@ a tfreuse benchmark is collected, and machine info is added only to runs that ha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -243,9 +244,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     disabled = config.getoption("benchmark_disable", False) and not config.getoption("benchmark_enable", False)
     if not results or disabled or config.getoption("tfreuse_no_summary"):
         return
-    from tfreuse.report.terminal import session_lines
-
     from tfreuse.busy import verdict
+    from tfreuse.report.terminal import session_lines
 
     saved = config.getoption("benchmark_json", None)
     terminalreporter.write_sep("-", "tfreuse")

@@ -21,8 +21,9 @@ Versions:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 SCHEMA_VERSION = 4
 
@@ -65,7 +66,8 @@ FIELDS: tuple[Field, ...] = (
     Field("size", (str,), "-", "Size name of the scenario, e.g. `small`, `large`."),
     Field("size_params", (dict,), "-", "The concrete dimensions behind `size` (batch, units, ...)."),
     Field("profile", (str,), "-", "Profile that set rounds, warm-up and the time budget."),
-    Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant or it cannot run for this layer (the message says why)."),
+    Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant or it cannot run for "
+          "this layer (the message says why)."),
     Field("error_type", (str,), "-", "Exception class when outcome is `error`.", nullable=True),
     Field("error_message", (str,), "-", "First line of the exception message.", nullable=True),
     Field(
@@ -205,8 +207,8 @@ FIELDS: tuple[Field, ...] = (
         "shared_samples_s", (list,), "s",
         "Duration of the `shared` step of the same situation, timed just before each round of "
         "this variant (in the order of pytest-benchmark's `stats.data`): the mean of the 1 to 32 "
-        "steps that fit 5 ms or a tenth of the variant's step, after a few untimed settling steps. The report's ratio is the "
-        "median of the per-round ratios. Null for `shared` itself and unpaired profiles.",
+        "steps that fit 5 ms or a tenth of the variant's step, after a few untimed settling steps. "
+        "The report's ratio is the median of the per-round ratios. Null for `shared` itself and unpaired profiles.",
         nullable=True,
     ),
     Field(

@@ -248,8 +248,9 @@ def evaluate(quick: Path, reversed_quick: Path, aa_runs: list[tuple[Path, Path]]
     checks.append(Check("order independence: retained bytes per step (default vs reversed)",
                         tolerance + ("" if in_process else "; else with --tfreuse-isolate"),
                         f"{int(memory['agree'].sum())}/{len(memory)} agree"
-                        + (f"; largest delta {'+' if worst['delta'] > 0 else ''}{kib(worst['delta'])}/step ({worst['figure']}, "
-                           f"{worst['scenario']} {worst['variant']} {worst['mode']} {worst['size']})"
+                        + (f"; largest delta {'+' if worst['delta'] > 0 else ''}{kib(worst['delta'])}/step "
+                           f"({worst['figure']}, {worst['scenario']} {worst['variant']} {worst['mode']} "
+                           f"{worst['size']})"
                            if worst is not None else ""),
                         in_process or bool(isolated_agree)))
     if isolated is not None:

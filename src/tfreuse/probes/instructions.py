@@ -23,8 +23,9 @@ import platform
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # The folder of this process's callgrind dumps and its compiled shim, set by `environment()`.
 OUT_ENV = "TFREUSE_CALLGRIND_OUT"

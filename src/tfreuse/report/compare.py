@@ -16,8 +16,8 @@ the threshold. Across jobs and machines, absolute times measure the runner as mu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
