@@ -1,5 +1,6 @@
 """The busy-machine check: CPU time other processes used while a run measured, with a real busy loop."""
 
+import json
 import subprocess
 import sys
 import time
@@ -8,8 +9,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tfreuse import selfcheck
 from tfreuse.busy import BUSY_CORES, BusyWatch, verdict
+from tfreuse.report.load import load
+from tfreuse.report.output import write_report
 
+from tests.report_helpers import derived_run
 from tests.toys import TOY_BENCHMARK
 
 TFREUSE = Path(sys.executable).with_name("tfreuse")
@@ -63,3 +68,40 @@ def test_tfreuse_bench_says_the_machine_was_busy(tmp_path, busy_loop):
     assert "its timings are unreliable" in result.stdout
     assert "Timings unreliable: the machine was busy" in (tmp_path / "report" / "index.html").read_text()
     assert "**warning: timings unreliable**" in (tmp_path / "report" / "summary.md").read_text()
+
+
+def _busy_run(folder: Path, name: str, busy: bool) -> Path:
+    path = derived_run(folder, name)
+    data = json.loads(path.read_text())
+    data["machine_info"]["tfreuse"]["busy"] = {"busy": busy, "why": "other processes used 0.97 of a core on average"
+                                               if busy else None, "load_average_end": [1.9, 1.2, 0.8]}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_busy_run_is_said_at_the_top_of_the_report_and_its_summary(tmp_path):
+    loaded = load([_busy_run(tmp_path, "busy.json", True)])
+    assert loaded.busy == [f"{tmp_path / 'busy.json'}: the machine was busy (other processes used 0.97 of a core "
+                           "on average; load average 1.90): its timings are unreliable"]
+    written = write_report(loaded, tmp_path / "report")
+    html = written["html"].read_text()
+    assert html.index("Timings unreliable: the machine was busy") < html.index("In short")
+    assert written["summary"].read_text().splitlines()[2].startswith("> **warning: timings unreliable**: ")
+    quiet = load([_busy_run(tmp_path, "quiet.json", False)])
+    assert quiet.busy == [] and "Timings unreliable" not in write_report(quiet, tmp_path / "q")["html"].read_text()
+
+
+def test_the_selfcheck_judges_nothing_timed_on_a_busy_machine_unless_allowed(tmp_path):
+    _busy_run(tmp_path, "quiet.json", False)
+    (tmp_path / "aa").mkdir()
+    _busy_run(tmp_path / "aa", "process-01.json", True)
+    check = selfcheck.quiet_check(tmp_path, allow_busy=False)
+    assert not check.passed and check.measured.startswith("1 of 2 run(s) busy; first: aa/process-01.json: ")
+    assert selfcheck.quiet_check(tmp_path, allow_busy=True).passed
+
+
+def test_a_calibration_is_refused_while_a_busy_loop_runs(busy_loop, tmp_path):
+    from tfreuse.busy import busy_now
+
+    said = busy_now(1.0)
+    assert said is not None and said.startswith("the machine is busy (other processes used ")

@@ -91,6 +91,7 @@ def test_dense(reuse_benchmark):
 '''
 
 
+@pytest.mark.slow
 def test_outside_valgrind_the_figure_is_null_with_the_reason(tmp_path):
     (tmp_path / "test_mine.py").write_text(USER_TEST)
     result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--tfreuse-profile", "smoke",
@@ -106,6 +107,7 @@ def test_outside_valgrind_the_figure_is_null_with_the_reason(tmp_path):
         schema.validate(bench["extra_info"])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(instructions.valgrind_missing() is not None, reason=str(instructions.valgrind_missing()))
 def test_tfreuse_instructions_counts_a_user_s_layer_under_valgrind(tmp_path):
     (tmp_path / "test_mine.py").write_text(USER_TEST)

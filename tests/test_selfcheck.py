@@ -122,7 +122,7 @@ def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp
     for command in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "toy"]):  # A/A runs need a commit
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *command], cwd=suite.parent, check=True)
     status = selfcheck.run(suite, tmp_path / "out", aa_runs=1, processes=1, quick_profile="smoke",
-                           bench_profile="smoke", bench_processes=2)
+                           bench_profile="smoke", bench_processes=2, allow_busy=True)
     (folder,) = (tmp_path / "out").iterdir()
     assert sorted(p.name for p in folder.iterdir()) == [
         "aa-1", "bench-1", "bench-2", "quick-default.json", "quick-default.log", "quick-reversed.json",
@@ -136,6 +136,7 @@ def test_selfcheck_runs_every_run_in_a_fresh_process_and_writes_its_findings(tmp
     printed = capsys.readouterr().out
     assert "quick profile wall time" in printed and "A/A false alarms" in printed
     assert "two measurements' agreement: disjoint intervals" in printed
+    assert "machine quiet during every timed run" in printed
     assert "selfcheck: stage 1 of 5 (0.0 min so far): quick-default (smoke profile, default order) ..." in printed
     assert re.search(r"selfcheck: stage (\d+) of \1 \([0-9.]+ min so far, about [0-9]+ min left\): "
                      r"measurement 2 of 2", printed)

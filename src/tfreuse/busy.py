@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 # Other processes' CPU time, in cores on average over the run, above which the machine was busy.
-# A quiet machine's own daemons use about 0.01-0.03 of a core (docs/methodology.md, "A busy machine").
+# A quiet machine's own daemons use a few thousandths of a core (docs/methodology.md, "A busy machine").
 BUSY_CORES = 0.25
 # Share of the wall time stolen by the hypervisor (on every core, on average) above which it was busy.
 BUSY_STEAL = 0.05
@@ -104,6 +104,15 @@ def verdict(busy: dict | None) -> str | None:
     load = busy.get("load_average_end")
     return (f"the machine was busy ({busy['why']}"
             + (f"; load average {load[0]:.2f}" if load else "") + "): its timings are unreliable")
+
+
+def busy_now(seconds: float = 5.0) -> str | None:
+    """Why the machine is busy now (watched for `seconds`, this process idle), else None: what a
+    calibration asks before it starts."""
+    watch = BusyWatch()
+    time.sleep(seconds)
+    figures = watch.figures()
+    return f"the machine is busy ({figures['why']} over {seconds:g} s)" if figures["busy"] else None
 
 
 def of_results(json_path) -> str | None:

@@ -329,19 +329,37 @@ def _measurements(suite: list[str], folder: Path, processes: int, profile: str,
     return folders[0], folders[1], seconds
 
 
+def quiet_check(folder: Path, allow_busy: bool) -> Check:
+    """Whether every timed run under `folder` had the machine to itself (`tfreuse.busy`): the
+    timing checks judge nothing otherwise, unless a busy machine was allowed."""
+    from tfreuse.busy import of_results
+
+    runs = sorted(folder.rglob("*.json"))
+    busy = [f"{path.relative_to(folder)}: {said}" for path in runs if (said := of_results(path))]
+    found = f"{len(busy)} of {len(runs)} run(s) busy" + (f"; first: {busy[0]}" if busy else "")
+    return Check("machine quiet during every timed run", "no run busy" + (" (busy allowed)" if allow_busy else ""),
+                 found, not busy or allow_busy)
+
+
 def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
         quick_profile: str = "quick", measurements: int = 2, bench_profile: str = "full",
-        bench_processes: int | None = None) -> int:
+        bench_processes: int | None = None, allow_busy: bool = False) -> int:
     """Run everything, print the checks, write `selfcheck.md` and the runs' JSON under `output`.
 
+    Refuses to start on a busy machine unless `allow_busy`; fails when a timed run was busy.
     Exit status 0 when every target is met, 1 otherwise; 2 when a run itself failed.
     """
     from tfreuse import ab
     from tfreuse.atomic import atomic_write
+    from tfreuse.busy import busy_now
     from tfreuse.errors import UserInputError
 
     if not benchmarks.is_dir():
         raise UserInputError(f"{benchmarks} is not a folder of benchmarks")
+    busy = busy_now()
+    if busy and not allow_busy:
+        raise UserInputError(f"{busy}: the self-check's timing checks need a quiet machine "
+                             "(--allow-busy to run anyway)")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = output / stamp
     folder.mkdir(parents=True, exist_ok=False)
@@ -372,9 +390,9 @@ def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
         isolated = (results["isolated-default"], results["isolated-reversed"])
     aa_folders = []
     for index in range(1, aa_runs + 1):
-        stages.start(f"A/A run {index} of {aa_runs} (ab --base HEAD, {processes} processes a side)")
+        stages.start(f"A/A run {index} of {aa_runs} (ab --base HEAD --gates wall, {processes} processes a side)")
         aa_folder = ab.run("HEAD", folder / f"aa-{index}", processes=processes, profile=quick_profile,
-                           benchmarks=str(benchmarks.resolve()), repo=benchmarks.resolve().parent)
+                           benchmarks=str(benchmarks.resolve()), repo=benchmarks.resolve().parent, gates=("wall",))
         aa_folders.append((aa_folder / "base", aa_folder / "head"))
     checks, tables = evaluate(results["quick-default"], results["quick-reversed"], aa_folders, quick_seconds,
                               isolated)
@@ -385,6 +403,7 @@ def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
             suite, folder, bench_processes or DEFAULT_PROCESSES, bench_profile, benchmarks.parent, stages))
         checks += more_checks
         tables.update(more_tables)
+    checks.append(quiet_check(folder, allow_busy))
     print(text_table(checks))
     atomic_write(folder / "selfcheck.md", markdown(checks, tables))
     print(f"selfcheck: details in {folder / 'selfcheck.md'}")
