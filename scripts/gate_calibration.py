@@ -15,9 +15,10 @@ it refuses a machine that is busy before it starts, or during any timed process,
    (with its kernel offset, scaled and added) in `call`, so every variant slows, `shared`
    included; `tfreuse ab --base HEAD` `--runs` times: which reuse cases the instruction gate
    flags and their change; how often the wall-time gate flags each `shared` case (in eager mode
-   the step slows by about half, in the graph modes by a few percent);
-3. with `--slowdown N`, N extra matmuls the same way: how often the wall-time gate flags each
-   `shared` case, and the change it measured.
+   the step doubles, in the graph modes it slows by a few percent);
+3. two more elementwise ops at the end of the same `call` (in eager mode about half a step more):
+   how often the wall-time gate flags each `shared` case, and the change it measured;
+4. with `--slowdown N`, N extra matmuls the same way.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ from tfreuse.busy import busy_now
 
 TFREUSE = [sys.executable, "-m", "tfreuse.cli"]
 LAYER_CALL = "        return tf.matmul(inputs, self.kernel) + self.bias\n"
+
+
+# Two more elementwise ops after the layer's own: in eager mode, about half a step more.
+TWO_OPS = ("        outputs = tf.matmul(inputs, self.kernel) + self.bias\n"
+           "        return outputs + 1e-6 * outputs  # calibration candidate: two more ops in call\n")
 
 
 def _extra_work(count: int) -> str:
@@ -67,7 +73,8 @@ def _ab(tree: Path, output: Path, processes: int, keyword: str | None, gates: st
     from tfreuse.report.load import load
 
     env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "1"}
-    status = subprocess.run([*TFREUSE, "ab", "--base", "HEAD", "--processes", str(processes), "--profile", "quick",
+    status = subprocess.run([*TFREUSE, "ab", "--base", "HEAD", *(["--processes", str(processes)] if processes else []),
+                             "--profile", "quick",
                              "-o", str(output), "--gates", gates, *(["-k", keyword] if keyword else [])],
                             cwd=tree, env=env, stdout=subprocess.DEVNULL).returncode
     folder = sorted(output.iterdir())[-1]
@@ -86,14 +93,14 @@ def _ab(tree: Path, output: Path, processes: int, keyword: str | None, gates: st
     return result
 
 
-def _candidate(root: Path, out: Path, name: str, count: int | None, runs: int, processes: int,
+def _candidate(root: Path, out: Path, name: str, call: str | None, runs: int, processes: int,
                keyword: str | None, gates: str) -> list[dict]:
-    """`runs` A/B runs of HEAD against HEAD (count None) or HEAD plus `count` extra matmuls."""
-    if count is None:
+    """`runs` A/B runs of HEAD against HEAD (call None) or HEAD with the shared_layer layer's
+    `call` ending as `call` says."""
+    if call is None:
         return [_ab(root, out / name, processes, keyword, gates) for _ in range(runs)]
     with tempfile.TemporaryDirectory() as scratch:
-        tree = _patched(root, Path(scratch) / "tree", "benchmarks/test_shared_layer.py", LAYER_CALL,
-                        _extra_work(count))
+        tree = _patched(root, Path(scratch) / "tree", "benchmarks/test_shared_layer.py", LAYER_CALL, call)
         return [_ab(tree, out / name, processes, keyword, gates) for _ in range(runs)]
 
 
@@ -129,7 +136,7 @@ def _wall_lines(runs: list[dict]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=None, help="timed processes a side (default: ab's)")
     parser.add_argument("--slowdown", type=int, default=0,
                         help="extra matmuls of a larger slowdown, run too (default: 0, none)")
     parser.add_argument("-k", dest="keyword", default="shared_layer",
@@ -150,13 +157,14 @@ def main() -> int:
     out = root / "reports" / "calibration" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out.mkdir(parents=True)
     lines = [f"# Gate calibration at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-             f"gates: {args.gates}; benchmarks: {args.keyword or 'all'}; {args.processes} timed processes a side; "
-             f"load average {os.getloadavg()[0]:.2f} at the start", ""]
-    candidates = [("A/A", "aa", None), ("one more matmul", "one-matmul", 1)]
+             f"gates: {args.gates}; benchmarks: {args.keyword or 'all'}; {args.processes or 'default'} timed "
+             f"processes a side; load average {os.getloadavg()[0]:.2f} at the start", ""]
+    candidates = [("A/A", "aa", None), ("one more matmul", "one-matmul", _extra_work(1)),
+                  ("two more elementwise ops", "two-ops", TWO_OPS)]
     if args.slowdown:
-        candidates.append((f"{args.slowdown} more matmuls", f"matmuls-{args.slowdown}", args.slowdown))
-    for title, name, count in candidates:
-        runs = _candidate(root, out, name, count, args.runs, args.processes, args.keyword, args.gates)
+        candidates.append((f"{args.slowdown} more matmuls", f"matmuls-{args.slowdown}", _extra_work(args.slowdown)))
+    for title, name, call in candidates:
+        runs = _candidate(root, out, name, call, args.runs, args.processes, args.keyword, args.gates)
         said = [sentence for run in runs for sentence in run["busy"]]
         if said and not args.allow_busy:
             raise SystemExit(f"not calibrating: {said[0]} (--allow-busy to go on)")
