@@ -12,6 +12,10 @@ returns a zero-argument callable). The harness runs it on one device in one mode
 4. runs an untimed memory window of its own: bytes retained per step (bytes in use after a
    gc.collect(), read after every step), cache entries and live variables per step;
 5. writes every figure into `benchmark.extra_info` under the documented schema.
+
+In a process that counts instructions (`tfreuse instructions`, `tfreuse ab`: pytest under
+valgrind, `Profile.instructions`), steps 3-4 give way to `_instruction_figures`: the steady steps
+are counted, not timed.
 """
 
 from __future__ import annotations
