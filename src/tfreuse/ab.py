@@ -30,11 +30,6 @@ from tfreuse.errors import UserInputError
 MANIFEST = "ab.json"
 SIDES = ("base", "head")
 DEFAULT_PROCESSES = 5
-# Wall-time threshold of a same-job A/B: a slowdown is called only when the whole 95% interval of the
-# change lies above it; set above the largest lower bound of a change in A/A runs of pinned
-# processes on a quiet machine (`scripts/gate_calibration.py`; docs/methodology.md, "The A/B gate
-# and its calibration").
-DEFAULT_THRESHOLD = 0.10
 
 
 def abba_order(processes: int) -> list[str]:

@@ -236,8 +236,8 @@ def _watch(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command line of `tfreuse`."""
-    from tfreuse.ab import DEFAULT_PROCESSES, DEFAULT_THRESHOLD
-    from tfreuse.report.compare import INSTRUCTION_THRESHOLD
+    from tfreuse.ab import DEFAULT_PROCESSES
+    from tfreuse.report.compare import INSTRUCTION_THRESHOLD, WALL_THRESHOLD
 
     main_parser = argparse.ArgumentParser(prog="tfreuse", description=__doc__)
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -302,9 +302,9 @@ def parser() -> argparse.ArgumentParser:
         "compare", help="gate on exact regressions between two result sets (timing too in a same-job A/B)")
     comparing.add_argument("baseline", help="JSON file or folder of the baseline")
     comparing.add_argument("candidate", help="JSON file or folder of the candidate")
-    comparing.add_argument("--threshold", type=float, default=100 * DEFAULT_THRESHOLD,
+    comparing.add_argument("--threshold", type=float, default=100 * WALL_THRESHOLD,
                            help="same-job A/B only: slowdown in percent that the whole 95%% interval of "
-                                f"the change must exceed to fail (default: {100 * DEFAULT_THRESHOLD:g})")
+                                f"the change must exceed to fail (default: {100 * WALL_THRESHOLD:g})")
     comparing.add_argument("--markdown", type=Path, help="also write the markdown table here")
     comparing.set_defaults(run=_compare)
 
@@ -317,9 +317,9 @@ def parser() -> argparse.ArgumentParser:
     testing.add_argument("-k", dest="keyword", help="only the benchmarks matching this pytest -k expression")
     testing.add_argument("--benchmarks", default="benchmarks",
                          help="folder of benchmarks, relative to each side's tree (default: benchmarks)")
-    testing.add_argument("--threshold", type=float, default=100 * DEFAULT_THRESHOLD,
+    testing.add_argument("--threshold", type=float, default=100 * WALL_THRESHOLD,
                          help="slowdown in percent that the whole 95%% interval of the change must exceed "
-                              f"(default: {100 * DEFAULT_THRESHOLD:g}, from A/A runs)")
+                              f"(default: {100 * WALL_THRESHOLD:g}, from A/A runs)")
     testing.add_argument("--instruction-threshold", type=float, default=100 * INSTRUCTION_THRESHOLD,
                          help="growth of instructions per step in percent that fails a reuse case "
                               f"(default: {100 * INSTRUCTION_THRESHOLD:g}, from A/A runs)")

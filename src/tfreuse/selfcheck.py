@@ -258,9 +258,9 @@ def evaluate(quick: Path, reversed_quick: Path, aa_runs: list[tuple[Path, Path]]
                             "cases that differed)", tolerance,
                             f"{int(again['agree'].sum())}/{len(again)} agree", bool(isolated_agree)))
     if aa_runs:
-        from tfreuse.ab import DEFAULT_THRESHOLD
+        from tfreuse.report.compare import WALL_THRESHOLD
 
-        more_checks, more_tables = aa_checks(aa_runs, DEFAULT_THRESHOLD if threshold is None else threshold)
+        more_checks, more_tables = aa_checks(aa_runs, WALL_THRESHOLD if threshold is None else threshold)
         checks += more_checks
         tables.update(more_tables)
     return checks, tables

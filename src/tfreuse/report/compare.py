@@ -22,13 +22,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tfreuse.ab import DEFAULT_THRESHOLD
 from tfreuse.probes.memory import retained_tolerance
 from tfreuse.report import intervals
 from tfreuse.report.analyze import latest_runs, ratio_rounds
 from tfreuse.report.load import Loaded, ReportInputError
 from tfreuse.units import kib, number
 
+# Wall-time threshold of a same-job A/B: a slowdown is called only when the whole 95% interval of the
+# change lies above it; set above the largest lower bound of a change in A/A runs of pinned
+# processes on a quiet machine (`scripts/gate_calibration.py`; docs/methodology.md, "The A/B gate
+# and its calibration").
+WALL_THRESHOLD = 0.10
 SAME_JOB = "same-job A/B"
 ACROSS_RUNS = "across runs"
 
@@ -40,7 +44,7 @@ class Comparison:
     table: pd.DataFrame
     warnings: list[str]
     kind: str = ACROSS_RUNS
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float = WALL_THRESHOLD
     processes: tuple[int, int] = (1, 1)
 
     @property
@@ -137,7 +141,7 @@ def _exact_verdict(r: dict) -> str | None:
     return None
 
 
-def compare(baseline: Loaded, candidate: Loaded, threshold: float = DEFAULT_THRESHOLD,
+def compare(baseline: Loaded, candidate: Loaded, threshold: float = WALL_THRESHOLD,
             kind: str = ACROSS_RUNS) -> Comparison:
     """Pair the benchmarks of the two sides; gate exact figures, and timing in a same-job A/B."""
     base_rows, cand_rows = measurement(baseline.rows), measurement(candidate.rows)
