@@ -130,11 +130,10 @@ def count_instructions(checkouts: dict[str, Checkout], benchmarks: str, profile:
     folder.mkdir()
     print("tfreuse ab: counting instructions per step of the reuse cases, base and head side by side "
           "under valgrind ...", flush=True)
-    results = counting.run(countings, say=lambda line: print(line.replace("tfreuse instructions", "tfreuse ab"),
-                                                             flush=True))
-    seconds = max(seconds for seconds, _status in results)
+    seconds, results = counting.run(countings, say=lambda line: print(line.replace("tfreuse instructions",
+                                                                                   "tfreuse ab"), flush=True))
     print(f"tfreuse ab: instructions counted in {seconds:.0f} s", flush=True)
-    statuses = {side: status for side, (_seconds, status) in zip(checkouts, results)}
+    statuses = dict(zip(checkouts, results))
     for side, status in statuses.items():
         if not (folder / f"{side}.json").exists():
             log = folder / f"{side}.log"
@@ -202,16 +201,17 @@ def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: st
     dirty = bool(_git(head_tree, "status", "--porcelain", "--untracked-files=no"))
     if dirty:
         print("tfreuse ab: the working tree has uncommitted changes: the head side measures them", flush=True)
-    counted = "instructions" in gates and not valgrind_missing()
+    missing = valgrind_missing() if "instructions" in gates else "not asked (--gates)"
+    counted = missing is None
     if "instructions" in gates and not counted:
-        print(f"tfreuse ab: instructions {valgrind_missing()}; the wall-time gate only", flush=True)
+        print(f"tfreuse ab: instructions {missing}; the wall-time gate only", flush=True)
     core = pinned_core() if pin else None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = Path(output).resolve() / stamp
     for side in SIDES:
         (folder / side).mkdir(parents=True, exist_ok=False)
     started = time.perf_counter()
-    instructions: dict = {"unavailable": valgrind_missing() if "instructions" in gates else "not asked (--gates)"}
+    instructions: dict = {"unavailable": missing}
     runs: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="tfreuse-ab-") as scratch:
         base_tree = Path(scratch) / "base"

@@ -188,19 +188,24 @@ def new_folder(output: Path) -> tuple[Path, str]:
     return folder, stamp
 
 
-def run(benchmarks: Sequence[str], output: Path, processes: int = DEFAULT_PROCESSES,
-        profile: str | None = None, pin: bool = True, keyword: str | None = None,
-        pytest_args: Sequence[str] = ()) -> tuple[Path, list[ProcessRun]]:
-    """Measure `benchmarks` in `processes` fresh processes; (the measurement's folder, its runs)."""
+def check_request(benchmarks: Sequence[str], profile: str | None) -> None:
+    """UserInputError, before any process starts, for an unknown profile or a missing target."""
     from tfreuse.profiles import resolve_profile
 
     try:
-        resolve_profile(profile)  # an unknown name fails here, not in K processes
+        resolve_profile(profile)
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
     for target in benchmarks:
         if not Path(target.split("::")[0]).exists():
             raise UserInputError(f"{target}: no such benchmarks file or folder")
+
+
+def run(benchmarks: Sequence[str], output: Path, processes: int = DEFAULT_PROCESSES,
+        profile: str | None = None, pin: bool = True, keyword: str | None = None,
+        pytest_args: Sequence[str] = ()) -> tuple[Path, list[ProcessRun]]:
+    """Measure `benchmarks` in `processes` fresh processes; (the measurement's folder, its runs)."""
+    check_request(benchmarks, profile)
     args = [*(["--tfreuse-profile", profile] if profile else []), *(["-k", keyword] if keyword else []),
             *pytest_args]
     folder, stamp = new_folder(output)

@@ -71,23 +71,16 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _instructions(args: argparse.Namespace) -> int:
     from tfreuse import bench, counting
-    from tfreuse.profiles import resolve_profile
 
-    try:
-        resolve_profile(args.profile)
-    except ValueError as exc:
-        raise UserInputError(str(exc)) from None
-    for target in args.benchmarks:
-        if not Path(target.split("::")[0]).exists():
-            raise UserInputError(f"{target}: no such benchmarks file or folder")
+    bench.check_request(args.benchmarks, args.profile)
     folder, _stamp = bench.new_folder(args.output)
     json_path = folder / "instructions.json"
     pytest_args = [*(["--tfreuse-profile", args.profile] if args.profile else []),
                    *(["-k", args.keyword] if args.keyword else [])]
     print(f"tfreuse instructions: counting the reuse cases under valgrind (about 25 s to import "
           f"TensorFlow, then seconds a case); log: {json_path.with_suffix('.log')}", flush=True)
-    [(seconds, status)] = counting.run([counting.Counting("instructions", args.benchmarks, json_path,
-                                                          pytest_args=pytest_args)])
+    seconds, [status] = counting.run([counting.Counting("instructions", args.benchmarks, json_path,
+                                                        pytest_args=pytest_args)])
     if not json_path.exists():
         raise UserInputError(f"pytest wrote no results (exit status {status}); see {json_path.with_suffix('.log')}")
     print("\n".join(counting.table(counting.counts(json_path))))

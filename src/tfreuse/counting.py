@@ -43,8 +43,8 @@ def command(counting: Counting, out_folder: Path) -> list[str]:
 
 
 def run(countings: Sequence[Counting], say: Callable[[str], None] = lambda line: print(line, flush=True),
-        progress_every: float = 20.0) -> list[tuple[float, int]]:
-    """Run the counting processes side by side; (wall seconds, pytest's status) of each.
+        progress_every: float = 20.0) -> tuple[float, list[int]]:
+    """Run the counting processes side by side; (wall seconds, pytest's status of each).
 
     UserInputError where valgrind is missing (`instructions.valgrind_missing`)."""
     from tfreuse.bench import Child, run_children
@@ -65,8 +65,7 @@ def run(countings: Sequence[Counting], say: Callable[[str], None] = lambda line:
         names = [counting.name for counting in countings]
         statuses = run_children(children, lambda index, now: say(f"tfreuse instructions: {names[index]}: {now}"),
                                 progress_every)
-    seconds = time.perf_counter() - started
-    return [(seconds, status) for status in statuses]
+    return time.perf_counter() - started, statuses
 
 
 def counts(json_path: Path) -> list[dict]:

@@ -379,6 +379,30 @@ def _stability(benchmark: Any) -> dict:
     return {"timing_rsd": float(rsd), "timing_unstable": bool(unstable)}
 
 
+def _steady_figures(benchmark: Any, scenario: Scenario, ctx: Context, step: Step,
+                    timed_step: Callable[[], Any]) -> dict:
+    """After the first step: warm up, time the rounds inside the probes, then (unless timing only)
+    the memory window and the learning runs; the record's figures."""
+    profile, case = ctx.profile, ctx.case
+    paired = profile.paired_shared and case.variant != "shared"
+    reference = _shared_reference(scenario, ctx) if paired else None
+    step_seconds = _warm_up(timed_step, profile.warmup_steps)
+    if profile.paired_shared and case.variant == "shared":
+        _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
+    measured = _measured_rounds(benchmark, timed_step, ctx, step_seconds, reference)
+    figures = {**measured, **_stability(benchmark)}
+    if profile.timing_only:
+        figures["retained_unavailable"] = TIMING_ONLY
+    else:
+        figures.update(_retained_memory(timed_step, ctx, step_seconds, measured))
+    figures.update(step.figures())
+    if scenario.learning_steps and not profile.timing_only:
+        # Op determinism on for the learning runs only (so they repeat on GPU), never while timing.
+        with conditions.deterministic_ops() as deterministic:
+            figures.update(_learning_figures(scenario, ctx), learning_deterministic_ops=deterministic)
+    return figures
+
+
 def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -> dict:
     """Measure one case with pytest-benchmark and the probes; return the extra_info record.
 
@@ -420,28 +444,8 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                 raise AssertionError(
                     f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"
                 )
-            if profile.instructions:
-                record.update(_instruction_figures(benchmark, timed_step, ctx))
-                schema.validate(record)
-                benchmark.extra_info.update(record)
-                return record
-            paired = profile.paired_shared and case.variant != "shared"
-            reference = _shared_reference(scenario, ctx) if paired else None
-            step_seconds = _warm_up(timed_step, profile.warmup_steps)
-            if profile.paired_shared and case.variant == "shared":
-                _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
-            measured = _measured_rounds(benchmark, timed_step, ctx, step_seconds, reference)
-            record.update(measured)
-            record.update(_stability(benchmark))
-            if profile.timing_only:
-                record["retained_unavailable"] = TIMING_ONLY
-            else:
-                record.update(_retained_memory(timed_step, ctx, step_seconds, measured))
-            record.update(step.figures())
-            if scenario.learning_steps and not profile.timing_only:
-                # Op determinism on for the learning runs only (so they repeat on GPU), never while timing.
-                with conditions.deterministic_ops() as deterministic:
-                    record.update(_learning_figures(scenario, ctx), learning_deterministic_ops=deterministic)
+            record.update(_instruction_figures(benchmark, timed_step, ctx) if profile.instructions
+                          else _steady_figures(benchmark, scenario, ctx, step, timed_step))
 
     schema.validate(record)
     benchmark.extra_info.update(record)

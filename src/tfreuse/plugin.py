@@ -119,7 +119,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("tfreuse_instructions"):
         from tfreuse.harness import counts_instructions
 
-        counted = [_case_of(item) is not None and counts_instructions(_case_of(item).variant) for item in items]
+        cases = [_case_of(item) for item in items]
+        counted = [case is not None and counts_instructions(case.variant) for case in cases]
         if not all(counted):
             config.hook.pytest_deselected(items=[item for item, kept in zip(items, counted) if not kept])
             items[:] = [item for item, kept in zip(items, counted) if kept]

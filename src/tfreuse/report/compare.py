@@ -285,9 +285,7 @@ def compare_instructions(base: list[dict], head: list[dict],
                    else "fewer instructions" if change < -threshold else "~")
         rows.append({**{key: row[key] for key in ("scenario", "variant", "mode", "size")},
                      "benchmark": row["fullname"].split("::")[-1], "base": before, "head": after,
-                     "change": change, "verdict": verdict, "regression": verdict == "more instructions",
-                     "why_not": (other["instructions_unavailable"] or row["instructions_unavailable"])
-                     if verdict == "not counted" else None})
+                     "change": change, "verdict": verdict, "regression": verdict == "more instructions"})
     unpaired = len(base) - len(rows), len(heads)
     if any(unpaired):
         warnings.append(f"{unpaired[0]} base and {unpaired[1]} head counted case(s) have no counterpart; left out")
