@@ -59,17 +59,17 @@ test: lint $(STAMP) $(NODE_STAMP)
 # K fresh processes of the whole suite, then the report of the measurement (written even when a
 # benchmark failed; the exit status is still pytest's).
 bench: $(STAMP)
-	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse.cli bench benchmarks \
+	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse bench benchmarks \
 		--processes $(BENCH_PROCESSES) --profile $(PROFILE) -o $(RUNS) --report $(REPORT_DIR) \
 		$(if $(filter 0,$(PIN)),--no-pin)
 
 # The suite's own figures against their targets (about 12 minutes: two quick runs, two full ones).
 selfcheck: $(STAMP)
-	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse.cli selfcheck
+	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse selfcheck
 
 # One report from every run under RUNS (results of one machine or many, e.g. CI artifacts).
 report: $(STAMP)
-	$(PY) -m tfreuse.cli report $(RUNS) -o $(REPORT_DIR)
+	$(PY) -m tfreuse report $(RUNS) -o $(REPORT_DIR)
 
 # The README's findings table, from the measurement kept in FINDINGS_RUN (its processes' JSON);
 # `make findings RESULTS=reports/runs/<UTC time>` first keeps a trimmed copy of that `make bench`
@@ -77,16 +77,16 @@ report: $(STAMP)
 # The schema's table in docs/methodology.md is refreshed too.
 findings: $(STAMP)
 ifeq ($(origin RESULTS),command line)
-	$(PY) -m tfreuse.cli findings $(RESULTS) --keep $(FINDINGS_RUN) --readme README.md \
+	$(PY) -m tfreuse findings $(RESULTS) --keep $(FINDINGS_RUN) --readme README.md \
 		--schema-table docs/methodology.md
 else
-	$(PY) -m tfreuse.cli findings $(FINDINGS_RUN) --readme README.md --schema-table docs/methodology.md
+	$(PY) -m tfreuse findings $(FINDINGS_RUN) --readme README.md --schema-table docs/methodology.md
 endif
 
 # Exit 1 when CANDIDATE traces or creates more per step, retains more memory or is newly refused
 # against BASELINE (files or folders); times of independent runs are shown, not gated.
 compare: $(STAMP)
-	$(PY) -m tfreuse.cli compare $(BASELINE) $(CANDIDATE) --markdown $(COMPARE_MD)
+	$(PY) -m tfreuse compare $(BASELINE) $(CANDIDATE) --markdown $(COMPARE_MD)
 
 # Same-job A/B: BASE (a git ref) and the working tree. Instructions per step of the reuse cases,
 # both sides under valgrind side by side (where valgrind is installed), then PROCESSES timed
@@ -94,12 +94,12 @@ compare: $(STAMP)
 # regression, instructions grown beyond their threshold, or a slowdown whose whole interval is
 # above the wall-time threshold. AB_GATES=wall (or instructions) runs one gate.
 ab: $(STAMP)
-	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse.cli ab --base $(BASE) \
+	TF_CPU_ALLOCATOR_USE_BFC=$(TF_CPU_ALLOCATOR_USE_BFC) $(PY) -m tfreuse ab --base $(BASE) \
 		--processes $(PROCESSES) --profile $(AB_PROFILE) --markdown $(AB_MD) --gates $(AB_GATES) \
 		$(if $(KEYWORD),-k "$(KEYWORD)") $(if $(filter 0,$(PIN)),--no-pin)
 
 machine-label: $(STAMP)
-	@$(PY) -m tfreuse.cli machine --label
+	@$(PY) -m tfreuse machine --label
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info tests/node/node_modules

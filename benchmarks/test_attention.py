@@ -11,7 +11,7 @@ import math
 import keras
 import tensorflow as tf
 
-from tfreuse.harness import benchmark_test
+from tfreuse import benchmark_test
 from tfreuse.scenarios.layer_reuse import XLA_RECOMPILE_SKIP, LayerReuse
 
 SIZES = {

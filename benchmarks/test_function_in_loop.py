@@ -21,7 +21,7 @@ import functools
 
 import tensorflow as tf
 
-from tfreuse.harness import Scenario, benchmark_test
+from tfreuse import Scenario, benchmark_test
 
 
 def _two_layers(w1, w2):

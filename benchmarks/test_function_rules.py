@@ -15,8 +15,8 @@
 import keras
 import tensorflow as tf
 
-from tfreuse.harness import Scenario, benchmark_test
-from tfreuse.layers import call_layer, prebuild
+from tfreuse import Scenario, benchmark_test
+from tfreuse.engine.layers import call_layer, prebuild
 
 
 def _affine(x, kernel, bias):

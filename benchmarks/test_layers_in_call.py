@@ -21,7 +21,7 @@ and the learning lost is exact: `reinstantiated` keeps none of it.
 import keras
 import tensorflow as tf
 
-from tfreuse.harness import Scenario, Step, benchmark_test
+from tfreuse import Scenario, Step, benchmark_test
 
 LEARNING_RATE = 0.05
 INITIALIZER_SEED = 3

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfreuse.harness import Scenario, Step, benchmark_test
+from tfreuse import Scenario, Step, benchmark_test
 from tfreuse.scenarios.keras_models import mlp, regression
 from tfreuse.scenarios.layer_reuse import param_bytes
 

@@ -30,8 +30,7 @@ import itertools
 
 import keras
 
-from tfreuse.harness import Scenario, Step, benchmark_test
-from tfreuse.layers import make_redrawable, reinitialize
+from tfreuse import Scenario, Step, benchmark_test, make_redrawable, reinitialize
 from tfreuse.scenarios.keras_models import keras_execution, mlp, regression
 from tfreuse.scenarios.layer_reuse import param_bytes
 

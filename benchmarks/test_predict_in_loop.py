@@ -19,7 +19,7 @@ its tf.function in function mode) and `Context.compile`'s for `shared`. In eager
 
 import tensorflow as tf
 
-from tfreuse.harness import Scenario, Step, benchmark_test
+from tfreuse import Scenario, Step, benchmark_test
 from tfreuse.scenarios.keras_models import keras_execution, mlp, regression
 from tfreuse.scenarios.layer_reuse import param_bytes
 

@@ -27,7 +27,7 @@ import itertools
 
 import tensorflow as tf
 
-from tfreuse.harness import Scenario, benchmark_test
+from tfreuse import Scenario, benchmark_test
 
 # Longer than any run's steps, so every step of `changing_shape` gets a shape of its own.
 MAX_ROWS = 4096

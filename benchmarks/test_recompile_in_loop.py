@@ -31,7 +31,7 @@ compile too.
 import keras
 import tensorflow as tf
 
-from tfreuse.harness import Scenario, Step, benchmark_test
+from tfreuse import Scenario, Step, benchmark_test
 from tfreuse.scenarios.keras_models import keras_execution, mean_squared_error, mlp, regression
 
 LEARNING_RATE = 0.2

@@ -9,7 +9,7 @@ parameter bytes grow with the sequence length, which the sizes sweep. `reinstant
 import keras
 import tensorflow as tf
 
-from tfreuse.harness import benchmark_test
+from tfreuse import benchmark_test
 from tfreuse.scenarios.layer_reuse import XLA_RECOMPILE_SKIP, LayerReuse
 
 SIZES = {

@@ -11,8 +11,8 @@ import json
 
 import numpy as np
 
-from tfreuse.harness import Case, _base_record
-from tfreuse.profiles import Profile
+from tfreuse.core.profiles import Profile
+from tfreuse.engine.harness import Case, _base_record
 from tfreuse.report.load import load
 from tfreuse.report.output import write_report
 

@@ -10,8 +10,7 @@ new layer object.
 import keras
 import tensorflow as tf
 
-from tfreuse.harness import benchmark_test
-from tfreuse.scenarios.layer_reuse import LayerReuse
+from tfreuse import LayerReuse, benchmark_test
 
 SIZES = {
     "small": {"batch": 32, "features": 64, "units": 64},

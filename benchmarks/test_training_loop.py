@@ -11,7 +11,7 @@ Every variant is trained `learning_steps` steps from the same start to show what
 import keras
 import tensorflow as tf
 
-from tfreuse.harness import Scenario, Step, benchmark_test
+from tfreuse import Scenario, Step, benchmark_test
 
 LEARNING_RATE = 0.1
 

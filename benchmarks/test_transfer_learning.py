@@ -19,8 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfreuse.harness import Scenario, Step, benchmark_test
-from tfreuse.layers import make_redrawable, reinitialize
+from tfreuse import Scenario, Step, benchmark_test, make_redrawable, reinitialize
 
 LEARNING_RATE = 0.05
 PRETRAINED_SEED = 7

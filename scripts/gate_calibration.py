@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfreuse.busy import busy_now
+from tfreuse.core.busy import busy_now
 
-TFREUSE = [sys.executable, "-m", "tfreuse.cli"]
+TFREUSE = [sys.executable, "-m", "tfreuse"]
 LAYER_CALL = "        return tf.matmul(inputs, self.kernel) + self.bias\n"
 
 
@@ -68,7 +68,7 @@ def _patched(source: Path, tree: Path, path: str, old: str, new: str) -> Path:
 def _ab(tree: Path, output: Path, processes: int, keyword: str | None, gates: str) -> dict:
     """`tfreuse ab --base HEAD` in `tree`: its exit status, folder, manifest, both gates' tables
     and the busy sentences of its timed processes."""
-    from tfreuse import counting
+    from tfreuse.commands import counting
     from tfreuse.report.compare import SAME_JOB, compare, compare_instructions
     from tfreuse.report.load import load
 

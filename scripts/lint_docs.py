@@ -24,13 +24,13 @@ FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 UNLABELLED_MACHINE_WORD = "work" + "place"
 
 DATE = re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b")
-# As `tfreuse.machine.machine_label` makes them: CPU slug, core count, optional GPU, 6-hex digest.
+# As `tfreuse.core.machine.machine_label` makes them: CPU slug, core count, optional GPU, 6-hex digest.
 MACHINE_LABEL = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*-\d+c(?:-[a-z0-9]+)*-[0-9a-f]{6}\b")
 # "issue 16", "issues #3 and", "PR 12"; "#24" alone, but not `owner/repo#24` nor a colour "#444444".
 ISSUE = re.compile(r"\b(?:issue|pr|pull request)s? #?\d+\b|(?<![\w/\"'#])#\d{1,5}\b", re.I)
 
 # The module that makes labels shows one as an example of their format.
-LABEL_EXAMPLE = "src/tfreuse/machine.py"
+LABEL_EXAMPLE = "src/tfreuse/core/machine.py"
 
 
 def github_anchor(heading: str) -> str:

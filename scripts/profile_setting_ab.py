@@ -11,7 +11,7 @@ against as many rounds spent another way.
 `run` starts 2K fresh pytest processes, alternating the profile as it is ("on") and with the
 setting switched off (False); `widths` prints, for each
 benchmark's ratio to `shared`, the half-width of its hierarchical interval (processes, then
-rounds: `tfreuse.report.intervals`) with the setting on and off, and the spread between processes.
+rounds: `tfreuse.core.intervals`) with the setting on and off, and the spread between processes.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfreuse.core.profiles import Profile
+
 _CHILD = """
 import dataclasses, sys
 import pytest
-import tfreuse.profiles as profiles
+import tfreuse.core.profiles as profiles
 profile, setting, value, off_min_rounds, output, *targets = sys.argv[1:]
 if value == "off":
     off = {setting: False}
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 def widths(args: argparse.Namespace) -> int:
     """Half-widths of the ratio intervals with the setting on and off."""
-    from tfreuse.report import intervals
+    from tfreuse.core import intervals
     from tfreuse.report.analyze import ratio_rounds as _ratio_rounds
     from tfreuse.report.load import load
 
@@ -94,7 +96,7 @@ def main() -> int:
     running = commands.add_parser("run")
     running.add_argument("--profile", default="quick")
     running.add_argument("--setting", required=True,
-                         choices=[f.name for f in dataclasses.fields(__import__("tfreuse.profiles").profiles.Profile)])
+                         choices=[f.name for f in dataclasses.fields(Profile)])
     running.add_argument("--processes", type=int, default=4)
     running.add_argument("--off-min-rounds", type=int, default=0,
                          help="the off side runs at least this many rounds a case (0: the profile's)")

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tfreuse import ab
+from tfreuse.commands import ab
 from tfreuse.probes.instructions import valgrind_missing
 
 from tests.toys import TOY_BENCHMARK
@@ -146,7 +146,7 @@ def test_ab_names_a_bad_base_and_exits_2(toy_repo):
 
 
 def test_every_process_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
-    from tfreuse import bench
+    from tfreuse.commands import bench
 
     seen: dict = {}
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)

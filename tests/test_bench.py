@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfreuse import bench
-from tfreuse.report import intervals
+from tfreuse.commands import bench
+from tfreuse.core import intervals
 from tfreuse.report.agreement import agreement
 from tfreuse.report.analyze import analyze, interval_label
 from tfreuse.report.findings import table as findings_table
@@ -175,7 +175,7 @@ def test_whereabouts_names_the_scenario_and_share_of_cases_a_process_has_come_to
 
 
 def test_bench_refuses_bad_input_before_starting_a_process(tmp_path):
-    from tfreuse.errors import UserInputError
+    from tfreuse.core.errors import UserInputError
 
     with pytest.raises(UserInputError, match="^--processes must be at least 1, not 0$"):
         bench.run_processes(["x"], tmp_path, 0, "m")

@@ -9,8 +9,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tfreuse import selfcheck
-from tfreuse.busy import BUSY_CORES, BusyWatch, verdict
+from tfreuse.commands import selfcheck
+from tfreuse.core.busy import BUSY_CORES, BusyWatch, verdict
 from tfreuse.report.load import load
 from tfreuse.report.output import write_report
 
@@ -43,7 +43,7 @@ def test_a_busy_loop_beside_the_run_makes_it_busy(busy_loop):
 
 
 def test_this_process_s_own_work_is_counted_as_its_own_not_as_other():
-    from tfreuse import busy
+    from tfreuse.core import busy
 
     watch, before = BusyWatch(), busy._own_cpu()
     end = time.process_time() + 1.0
@@ -102,7 +102,7 @@ def test_the_selfcheck_judges_nothing_timed_on_a_busy_machine_unless_allowed(tmp
 
 
 def test_a_calibration_is_refused_while_a_busy_loop_runs(busy_loop, tmp_path):
-    from tfreuse.busy import busy_now
+    from tfreuse.core.busy import busy_now
 
     said = busy_now(1.0)
     assert said is not None and said.startswith("the machine is busy (other processes used ")

@@ -2,8 +2,8 @@ import gc
 
 import pytest
 
-from tfreuse import conditions
-from tfreuse.errors import UserInputError
+from tfreuse.core.errors import UserInputError
+from tfreuse.engine import conditions
 
 
 def test_thread_counts_come_from_the_environment(monkeypatch):
@@ -104,7 +104,7 @@ def test_op_determinism_already_on_is_left_on():
 
 
 def test_environment_settings_are_recorded_once_as_set(monkeypatch):
-    from tfreuse.machine import tensorflow_info
+    from tfreuse.core.machine import tensorflow_info
 
     monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "1")
     monkeypatch.delenv("TF_XLA_FLAGS", raising=False)

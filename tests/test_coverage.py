@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfreuse.harness import MODES, Scenario
+from tfreuse.engine.harness import MODES, Scenario
 
 from tests.scenario_registry import benchmark_modules, scenarios
 

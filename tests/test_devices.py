@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.eager import context
 
-from tfreuse import devices
-from tfreuse.devices import DeviceChoice, select_devices
+from tfreuse.core import devices
+from tfreuse.core.devices import DeviceChoice, select_devices
 
 
 @pytest.mark.parametrize("raw, name", [
@@ -174,7 +174,7 @@ def test_warm_up_on_cpu_runs_there_without_a_wait(device_log):
 _ALLOCATOR_READINGS = """
 import json
 import tensorflow as tf
-from tfreuse import devices
+from tfreuse.core import devices
 before = devices.allocator_stats("CPU:0")
 tensor = tf.ones((256, 1024))  # 1 MiB
 during = devices.allocator_stats("CPU:0")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tfreuse.errors import UserInputError
+from tfreuse.core.errors import UserInputError
 from tfreuse.report.analyze import analyze, is_fix
 from tfreuse.report.findings import BEGIN, END, replace_block, selected_rows, table
 from tfreuse.report.load import load
@@ -164,7 +164,7 @@ def test_keeping_over_the_results_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_findings_refreshes_the_schema_table_between_its_markers(tmp_path):
-    from tfreuse import schema
+    from tfreuse.core import schema
     from tfreuse.report.findings import SCHEMA_BEGIN, SCHEMA_END
 
     page = tmp_path / "methodology.md"

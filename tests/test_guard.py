@@ -9,10 +9,10 @@ import keras
 import pytest
 import tensorflow as tf
 
-from tfreuse.guard import ReuseError, ReuseGuard
-from tfreuse.harness import Case, Context
+from tfreuse.core.profiles import Profile
+from tfreuse.engine.harness import Case, Context
 from tfreuse.probes.tracing import TraceLog, _on_every_trace
-from tfreuse.profiles import Profile
+from tfreuse.tools.guard import ReuseError, ReuseGuard
 
 PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 STEADY_STEPS = 3

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreuse import schema
-from tfreuse.harness import Case, Scenario, Step, run_case
-from tfreuse.profiles import Profile
+from tfreuse.core import schema
+from tfreuse.core.profiles import Profile
+from tfreuse.engine.harness import Case, Scenario, Step, run_case
 
 from tests.fakes import FakeBenchmark
 
@@ -133,7 +133,7 @@ def test_cases_cover_every_axis_in_a_stable_order():
 def test_stability_flags_follow_pytest_benchmark_statistics():
     from types import SimpleNamespace
 
-    from tfreuse.harness import _stability
+    from tfreuse.engine.harness import _stability
 
     def bench(mean, stddev, rounds):
         return SimpleNamespace(stats=SimpleNamespace(stats=SimpleNamespace(mean=mean, stddev=stddev, rounds=rounds)))
@@ -287,7 +287,7 @@ def test_learning_runs_with_op_determinism_and_timed_steps_without():
 def test_a_timing_only_process_times_and_counts_but_runs_no_memory_window_or_learning():
     from dataclasses import replace
 
-    from tfreuse.harness import TIMING_ONLY
+    from tfreuse.engine.harness import TIMING_ONLY
 
     scenario = Learner()
     timing_only = replace(PROFILE, timing_only=True)
@@ -312,7 +312,7 @@ class _Toggled:
 
 
 def test_op_determinism_does_not_change_learning_figures_on_cpu(monkeypatch):
-    from tfreuse import conditions
+    from tfreuse.engine import conditions
 
     from benchmarks.test_training_loop import TrainingLoop
 
@@ -358,7 +358,7 @@ def test_every_gpu_step_is_followed_by_a_wait_on_that_gpu_only(monkeypatch):
 def test_first_line_sees_through_keras_call_wrapper_inside_and_outside_tf_function():
     import keras
 
-    from tfreuse.errors import first_line
+    from tfreuse.core.errors import first_line
 
     class AssignsInCall(keras.layers.Layer):
         def call(self, x):

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tfreuse import counting, schema
-from tfreuse.harness import counts_instructions
+from tfreuse.commands import counting
+from tfreuse.core import schema
+from tfreuse.engine.harness import counts_instructions
 from tfreuse.probes import instructions
 from tfreuse.report.compare import compare_instructions, instruction_markdown
 

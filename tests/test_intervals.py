@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfreuse.report import intervals
+from tfreuse.core import intervals
 
 # Fewer resamples than the report's: enough here, and arrays small enough that the allocator's
 # freed chunks do not change the RSS figures of tests that run after these (tests/test_memory.py).

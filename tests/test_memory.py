@@ -49,7 +49,7 @@ def test_reports_near_zero_for_a_no_op():
 
 @pytest.mark.parametrize("available", [True, False])
 def test_allocator_figures_are_both_set_or_both_none(monkeypatch, available):
-    from tfreuse import devices
+    from tfreuse.core import devices
 
     readings = iter([{"current": 1000, "peak": 1000}, {"current": 1600, "peak": 5000}])
     monkeypatch.setattr(devices, "allocator_stats", lambda device: next(readings) if available else None)

@@ -2,9 +2,10 @@
 
 import pytest
 
-from tfreuse import devices, overhead
-from tfreuse.harness import Case
-from tfreuse.profiles import PROFILES
+from tfreuse.core import devices
+from tfreuse.core.profiles import PROFILES
+from tfreuse.engine import overhead
+from tfreuse.engine.harness import Case
 
 from tests.test_harness import Toy
 

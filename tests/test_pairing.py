@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from tfreuse.pairing import MAX_MEASURED_STEPS, MAX_SETTLE_STEPS, SharedReference
+from tfreuse.engine.pairing import MAX_MEASURED_STEPS, MAX_SETTLE_STEPS, SharedReference
 
 
 def _reference(step_seconds, sleep=0.0):
@@ -38,7 +38,7 @@ def test_settling_and_timed_steps_are_capped_for_tiny_steps_and_minimal_for_slow
 
 def test_a_sample_is_the_mean_of_the_timed_steps(monkeypatch):
     clock = iter([10.0, 10.8])  # perf_counter before and after 8 timed steps
-    monkeypatch.setattr("tfreuse.pairing.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("tfreuse.engine.pairing.time.perf_counter", lambda: next(clock))
     reference, _ = _reference(1e-5)
     reference.before_round()
     assert reference.samples == [pytest.approx(0.8 / MAX_MEASURED_STEPS)]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tfreuse import schema
-from tfreuse.profiles import PROFILES
+from tfreuse.core import schema
+from tfreuse.core.profiles import PROFILES
 
 from tests.toys import TOY_BENCHMARK, fake_gpu_conftest, toy_expectations, with_fake_gpu
 
@@ -22,7 +22,7 @@ TOY_DEVICES = ["CPU:0", "GPU:0"]
 @pytest.fixture(scope="session")
 def host_devices():
     """The devices TensorFlow sees on this host: every expectation below follows from them."""
-    from tfreuse.devices import visible_devices
+    from tfreuse.core.devices import visible_devices
 
     return visible_devices()
 

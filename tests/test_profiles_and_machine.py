@@ -1,7 +1,7 @@
 import pytest
 
-from tfreuse.machine import machine_label
-from tfreuse.profiles import PROFILES, resolve_profile
+from tfreuse.core.machine import machine_label
+from tfreuse.core.profiles import PROFILES, resolve_profile
 
 
 def test_profile_from_option_then_env_then_default(monkeypatch):

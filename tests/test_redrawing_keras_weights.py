@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreuse.layers import NotRedrawable, initializers_of, make_redrawable, observing_initializers, reinitialize
+from tfreuse.engine.layers import NotRedrawable, initializers_of, make_redrawable, observing_initializers, reinitialize
 
 L = keras.layers
 SENTINEL = 3.25  # a constant no initializer draws for a whole weight

@@ -2,11 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tfreuse.core.intervals import bootstrap_median_ratio, bootstrap_medians
 from tfreuse.report.analyze import (
     add_ratios,
     add_stability,
-    bootstrap_median_ratio,
-    bootstrap_medians,
     constant_columns,
     cost_order,
     headlines,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tfreuse.cli import main
+from tfreuse.commands.cli import main
 from tfreuse.report.screenshot import FIRST_SCREEN, QUIET_FLAGS, chromium
 
 from tests.report_helpers import MACHINE_A, derived_run, many_scenario_run

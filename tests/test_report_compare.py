@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tfreuse.ab import MANIFEST
-from tfreuse.cli import main
+from tfreuse.commands.ab import MANIFEST
+from tfreuse.commands.cli import main
 from tfreuse.report.compare import ACROSS_RUNS, SAME_JOB, compare, markdown, measurement
 from tfreuse.report.load import ReportInputError, load
 

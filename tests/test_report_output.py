@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tfreuse.atomic import atomic_write
-from tfreuse.cli import main
+from tfreuse.commands.cli import main
+from tfreuse.core.atomic import atomic_write
 from tfreuse.report.load import FIGURE_COLUMNS, SAMPLE_COLUMNS
 
 from tests.report_helpers import FIXTURES, MACHINE_A, derived_run, many_scenario_run
@@ -165,7 +165,8 @@ def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path):
 def test_atomic_write_gives_the_file_the_mode_a_new_file_gets(tmp_path, umask, mode):
     # In a child with its own umask: the test process's umask is left alone.
     target = tmp_path / "out.txt"
-    code = f"import os; os.umask({umask}); from tfreuse.atomic import atomic_write; atomic_write({str(target)!r}, 'x')"
+    code = (f"import os; os.umask({umask}); from tfreuse.core.atomic import atomic_write; "
+            f"atomic_write({str(target)!r}, 'x')")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert target.stat().st_mode & 0o777 == mode
 

@@ -5,8 +5,8 @@ import functools
 import pytest
 import tensorflow as tf
 
-from tfreuse.harness import Case, run_case
-from tfreuse.profiles import Profile
+from tfreuse.core.profiles import Profile
+from tfreuse.engine.harness import Case, run_case
 
 from benchmarks import (
     test_attention,

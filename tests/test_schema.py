@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from tfreuse import schema
-from tfreuse.harness import Case, _base_record
-from tfreuse.profiles import PROFILES
+from tfreuse.core import schema
+from tfreuse.core.profiles import PROFILES
+from tfreuse.engine.harness import Case, _base_record
 
 METHODOLOGY = Path(__file__).resolve().parents[1] / "docs" / "methodology.md"
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tfreuse import selfcheck
+from tfreuse.commands import selfcheck
 
 from tests.report_helpers import MACHINE_A
 from tests.toys import TOY_BENCHMARK
@@ -105,7 +105,7 @@ def test_markdown_lists_every_check_and_table(tmp_path):
 
 
 def test_selfcheck_command_rejects_a_missing_benchmarks_folder(tmp_path, capsys):
-    from tfreuse.cli import main
+    from tfreuse.commands.cli import main
 
     assert main(["selfcheck", "--benchmarks", str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")]) == 2
     assert "is not a folder of benchmarks" in capsys.readouterr().err
@@ -216,7 +216,7 @@ def test_a_gpu_runs_device_wait_is_shown_beside_its_overhead(tmp_path):
 
 
 def test_every_run_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
-    from tfreuse import bench
+    from tfreuse.commands import bench
 
     seen: dict = {}
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
@@ -227,7 +227,7 @@ def test_every_run_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypa
 
 
 def test_an_isolated_case_is_a_child_that_asks_for_gpu_memory_growth(tmp_path, monkeypatch):
-    from tfreuse import isolation
+    from tfreuse.engine import isolation
 
     from tests.fakes import capture_child_environment
 

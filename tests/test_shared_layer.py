@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreuse.harness import Case, Context, run_case
-from tfreuse.layers import build_with_initializers, reinitialize
-from tfreuse.profiles import Profile
+from tfreuse.core.profiles import Profile
+from tfreuse.engine.harness import Case, Context, run_case
+from tfreuse.engine.layers import build_with_initializers, reinitialize
 
 from benchmarks.test_shared_layer import SCENARIO, LinearLayer
 from tests.fakes import FakeBenchmark

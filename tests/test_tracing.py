@@ -1,7 +1,7 @@
 import keras
 import tensorflow as tf
 
-from tfreuse.layers import call_layer, prebuild
+from tfreuse.engine.layers import call_layer, prebuild
 from tfreuse.probes.tracing import CountedFunction, TraceWindow
 
 

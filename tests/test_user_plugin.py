@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tfreuse import schema
-from tfreuse.cli import main
-from tfreuse.devices import visible_devices
-from tfreuse.measure import MeasureError, parse_target
+from tfreuse.commands.cli import main
+from tfreuse.commands.measure import MeasureError, parse_target
+from tfreuse.core import schema
+from tfreuse.core.devices import visible_devices
 
 USER_PROJECT_TEST = '''
 import keras

@@ -110,7 +110,7 @@ def test_watch_keeps_the_scripts_exit_status_unless_asked_to_fail(user_folder):
 
 def test_watch_of_the_fixed_step_finds_nothing(user_folder):
     (user_folder / "user_step.py").write_text(FIXED_STEP.lstrip("\n"))
-    result = _run(user_folder, sys.executable, "-m", "tfreuse.watch", "--fail-on-findings", "--", "train.py")
+    result = _run(user_folder, sys.executable, "-m", "tfreuse.tools.watch", "--fail-on-findings", "--", "train.py")
     assert result.returncode == 0, result.stderr
     summary = _summary(result)
     assert "`scale` (user_step.py:8): 1 trace(s)\n" in summary

@@ -159,6 +159,6 @@ def test_machine_label_step_prints_the_label_runs_record():
     assert result.returncode == 0, result.stderr
     import cpuinfo
 
-    from tfreuse.machine import tensorflow_info
+    from tfreuse.core.machine import tensorflow_info
 
     assert result.stdout.strip() == tensorflow_info(cpuinfo.get_cpu_info())["label"]

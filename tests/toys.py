@@ -2,7 +2,7 @@
 
 TOY_BENCHMARK = '''
 import tensorflow as tf
-from tfreuse.harness import Scenario, benchmark_test
+from tfreuse.engine.harness import Scenario, benchmark_test
 
 class Tiny(Scenario):
     name = "tiny"
@@ -52,7 +52,8 @@ def with_fake_gpu(visible: list[str]) -> list[str]:
 FAKE_GPU_CONFTEST = '''
 import pathlib
 
-from tfreuse import devices, harness
+from tfreuse.core import devices
+from tfreuse.engine import harness
 
 {source}
 

@@ -1,1 +1,2 @@
-"""Probes: small measurements taken around a window of steps (tracing, memory, variables)."""
+"""Probes: small measurements taken around a window of steps (tracing, memory, variables,
+instructions). Import only the core."""

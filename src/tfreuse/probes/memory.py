@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 import psutil
 
-from tfreuse import devices
+from tfreuse.core import devices
 
 _THIS_PROCESS: list[psutil.Process] = []
 
@@ -277,16 +277,3 @@ def retained_bytes() -> int | None:
     gc.collect()
     native, python = native_heap_bytes(), python_heap_bytes()
     return None if native is None or python is None else native + python
-
-
-# Two readings of retained bytes per step agree within the larger of these: 16 KB/step absolute
-# (allocator bookkeeping moves small figures by a few KB between runs) and 10% of the larger
-# reading; a run in default and in reversed order agrees within it (docs/methodology.md,
-# "Retained memory, and order independence").
-RETAINED_TOLERANCE_BYTES = 16_000
-RETAINED_TOLERANCE_RELATIVE = 0.10
-
-
-def retained_tolerance(first: float, second: float) -> float:
-    """How far two readings of retained bytes per step may differ and still agree."""
-    return max(RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE * max(abs(first), abs(second)))

@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tfreuse.report import intervals
-from tfreuse.report.intervals import BOOTSTRAP_RESAMPLES, bootstrap_medians
-from tfreuse.schema import timing_stability
-from tfreuse.units import kib
+from tfreuse.core import intervals
+from tfreuse.core.intervals import bootstrap_medians
+from tfreuse.core.schema import timing_stability
+from tfreuse.core.units import kib
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 # Variants that are the fix users are told to apply, besides every `mitigated_<how>`.
@@ -29,17 +29,6 @@ FIX_VARIANTS = ("mitigated", "guarded_creation")
 # A fix "did not fix" when its ratio's whole 95% interval lies above this many times `shared`.
 FIX_TOLERANCE = 1.5
 REFERENCE_SHIFT_LIMIT = 0.25
-
-
-def bootstrap_median_ratio(variant: np.ndarray, shared: np.ndarray,
-                           resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of median(variant) / median(shared), sides resampled apart."""
-    top = bootstrap_medians([list(variant)], resamples, seed)[0]
-    bottom = bootstrap_medians([list(shared)], resamples, seed + 1)[0]
-    if np.isnan(top).any() or np.isnan(bottom).any():
-        return (np.nan, np.nan)
-    low, high = np.percentile(top / bottom, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def _paired_rows(rows: pd.DataFrame, row_index: np.ndarray) -> np.ndarray:
@@ -131,7 +120,7 @@ _MEDIAN_OVER_PROCESSES = ("first_step_s", "timing_rsd", "reference_shift", "reta
 def _merged(group: pd.DataFrame) -> dict:
     """One row for a benchmark measured in the processes of `group` (one row each, process order):
     the ratio and the 95% interval over processes that holds the next measurement's ratio
-    (`tfreuse.report.intervals.next_measurement`)."""
+    (`tfreuse.core.intervals.next_measurement`)."""
     row = group.iloc[0].to_dict()
     samples = [list(s) for s in group["samples"]]
     row.update(processes=len(group), median=intervals.point(samples), rounds=int(group["rounds"].sum()),

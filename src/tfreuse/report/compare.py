@@ -2,13 +2,13 @@
 
 Exact figures are deterministic, so they need no statistics: more traces per step, more
 variables created per step, a variant newly refused, or retained memory per step grown beyond
-`probes.memory.retained_tolerance` is a regression in any comparison.
+`retained_tolerance` is a regression in any comparison.
 
 Timing is judged only in a same-job A/B (`tfreuse ab`: base and candidate run on one machine in
 one job, in fresh processes alternating A B B A ...). Each process gives one estimate of a
 benchmark (its median round); a side's figure is the geometric mean over its K processes, and its
 interval, and the change's, come from a hierarchical bootstrap (processes, then rounds:
-`tfreuse.report.intervals`). A change is a regression only when its whole 95% interval is above
+`tfreuse.core.intervals`). A change is a regression only when its whole 95% interval is above
 the threshold. Across jobs and machines, absolute times measure the runner as much as the code
 (hosted runners vary 10-30% from run to run), so they are shown and never gated.
 """
@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tfreuse.probes.memory import retained_tolerance
-from tfreuse.report import intervals
+from tfreuse.core import intervals
+from tfreuse.core.units import kib, number
 from tfreuse.report.analyze import latest_runs, ratio_rounds
 from tfreuse.report.load import Loaded, ReportInputError
-from tfreuse.units import kib, number
 
 # Wall-time threshold of a same-job A/B: a slowdown is called only when the whole 95% interval of the
 # change lies above it; set above the largest lower bound of a change in A/A runs of pinned
@@ -35,6 +34,19 @@ from tfreuse.units import kib, number
 WALL_THRESHOLD = 0.10
 SAME_JOB = "same-job A/B"
 ACROSS_RUNS = "across runs"
+
+
+# Two readings of retained bytes per step agree within the larger of these: 16 KB/step absolute
+# (allocator bookkeeping moves small figures by a few KB between runs) and 10% of the larger
+# reading; a run in default and in reversed order agrees within it (docs/methodology.md,
+# "Retained memory, and order independence").
+RETAINED_TOLERANCE_BYTES = 16_000
+RETAINED_TOLERANCE_RELATIVE = 0.10
+
+
+def retained_tolerance(first: float, second: float) -> float:
+    """How far two readings of retained bytes per step may differ and still agree."""
+    return max(RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE * max(abs(first), abs(second)))
 
 
 @dataclass
@@ -271,7 +283,7 @@ class InstructionComparison:
 
 def compare_instructions(base: list[dict], head: list[dict],
                          threshold: float = INSTRUCTION_THRESHOLD) -> InstructionComparison:
-    """Pair the counted cases of two counting processes (`tfreuse.counting.counts`) by name; a
+    """Pair the counted cases of two counting processes (`tfreuse.commands.counting.counts`) by name; a
     case counted on both sides whose count grew by more than `threshold` is a regression."""
     heads = {row["fullname"]: row for row in head}
     rows, warnings = [], []

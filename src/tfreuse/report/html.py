@@ -9,6 +9,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from tfreuse.core.units import kib, number
 from tfreuse.report import plots
 from tfreuse.report.analyze import (
     REFERENCE_SHIFT_LIMIT,
@@ -19,7 +20,6 @@ from tfreuse.report.analyze import (
     interval_label,
     latest_runs,
 )
-from tfreuse.units import kib, number
 
 _TEMPLATES = Path(__file__).parent / "templates"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfreuse.busy import verdict
-from tfreuse.errors import UserInputError
-from tfreuse.machine import machine_label
-from tfreuse.schema import FIELDS, SCENARIO_FIELDS
+from tfreuse.core.busy import verdict
+from tfreuse.core.errors import UserInputError
+from tfreuse.core.machine import machine_label
+from tfreuse.core.schema import FIELDS, SCENARIO_FIELDS
 
 STAT_COLUMNS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops")
 FIGURE_COLUMNS = tuple(f.name for f in FIELDS + SCENARIO_FIELDS if f.name != "size_params")
@@ -34,7 +34,7 @@ class ReportInputError(UserInputError):
 @dataclass
 class Loaded:
     """The rows read, the machine_info of each run, a warning per file skipped or doubted, and a
-    sentence per run taken while the machine was busy (`tfreuse.busy`)."""
+    sentence per run taken while the machine was busy (`tfreuse.core.busy`)."""
 
     rows: pd.DataFrame
     machines: dict[str, dict] = field(default_factory=dict)

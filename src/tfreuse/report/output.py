@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfreuse.atomic import atomic_write
+from tfreuse.core.atomic import atomic_write
+from tfreuse.core.units import kib
 from tfreuse.report.analyze import analyze, headlines, interval_label, latest_runs
 from tfreuse.report.html import render
 from tfreuse.report.load import SAMPLE_COLUMNS, Loaded
-from tfreuse.units import kib
 
 
 def interval_columns(analyzed: pd.DataFrame) -> pd.DataFrame:

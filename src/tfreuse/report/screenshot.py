@@ -28,7 +28,7 @@ def first_screen(index: Path, png: Path) -> Path:
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
-    from tfreuse.atomic import atomic_write
+    from tfreuse.core.atomic import atomic_write
 
     executable = chromium()
     if executable is None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tfreuse.core.units import kib, number
 from tfreuse.report.analyze import MODE_NAMES, analyze, interval_label
 from tfreuse.report.findings import ratio_text, refusals_text, selected_rows
-from tfreuse.units import kib, number
 
 HEADER = "tfreuse: what re-creation costs"
 

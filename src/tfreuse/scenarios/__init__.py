@@ -1,1 +1,2 @@
-"""Scenario families shared by the built-in benchmarks and by users measuring their own layers."""
+"""Scenario families shared by the built-in benchmarks and by users measuring their own layers.
+Built on the engine."""

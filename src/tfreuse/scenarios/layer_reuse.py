@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from tfreuse.harness import Context, Scenario, Step
-from tfreuse.layers import make_redrawable, prebuild, reinitialize
+from tfreuse.engine.harness import Context, Scenario, Step
+from tfreuse.engine.layers import make_redrawable, prebuild, reinitialize
 
 LayerFactory = Callable[[Mapping[str, Any]], Any]
 InputFactory = Callable[[Mapping[str, Any]], tuple]
@@ -145,7 +145,7 @@ class LayerReuse(Scenario):
     def reinitialized(self, ctx: Context) -> Step:
         """The same layer every step, its weights re-drawn from their initializers first (timed).
 
-        The initializers are those Keras drew each weight from (see `tfreuse.layers`); a layer with
+        The initializers are those Keras drew each weight from (see `tfreuse.engine.layers`); a layer with
         a weight whose initializer cannot be known is recorded as refused, with the reason.
         """
         inputs = self.make_inputs(ctx.params)

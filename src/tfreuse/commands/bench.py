@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfreuse.busy import of_results
-from tfreuse.devices import child_environment
-from tfreuse.errors import UserInputError
+from tfreuse.core.busy import of_results
+from tfreuse.core.devices import child_environment
+from tfreuse.core.errors import UserInputError
 
 DEFAULT_PROCESSES = 4
 ORDERS = ("default", "reversed")
@@ -190,7 +190,7 @@ def new_folder(output: Path) -> tuple[Path, str]:
 
 def check_request(benchmarks: Sequence[str], profile: str | None) -> None:
     """UserInputError, before any process starts, for an unknown profile or a missing target."""
-    from tfreuse.profiles import resolve_profile
+    from tfreuse.core.profiles import resolve_profile
 
     try:
         resolve_profile(profile)

@@ -15,7 +15,7 @@ import gc
 import os
 from collections.abc import Iterator
 
-from tfreuse.errors import UserInputError
+from tfreuse.core.errors import UserInputError
 
 THREAD_ENV = {"intra_op": "TFREUSE_INTRA_OP_THREADS", "inter_op": "TFREUSE_INTER_OP_THREADS"}
 

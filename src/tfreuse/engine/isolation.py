@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from tfreuse.devices import child_environment
+from tfreuse.core.devices import child_environment
 
 RECORD_ENV = "TFREUSE_ISOLATED_RECORD"
 # Figures that could depend on what ran before in the process; the rest stay the main process's.

@@ -8,7 +8,7 @@ returns a zero-argument callable). The harness runs it on one device in one mode
 3. hands the step to pytest-benchmark for the timed rounds (as many as the profile's time budget
    allows at the warm-up's step time), while the probes count traces, variables and RSS growth
    over the same rounds; in a paired profile, the same situation's `shared` step is timed
-   before each round (`tfreuse.pairing`), so each round has a ratio of its own;
+   before each round (`tfreuse.engine.pairing`), so each round has a ratio of its own;
 4. runs an untimed memory window of its own: bytes retained per step (bytes in use after a
    gc.collect(), read after every step), cache entries and live variables per step;
 5. writes every figure into `benchmark.extra_info` under the documented schema.
@@ -25,14 +25,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from tfreuse import conditions, devices, schema
-from tfreuse.errors import VariantUnavailable, first_line
-from tfreuse.pairing import SharedReference
+from tfreuse.core import devices, schema
+from tfreuse.core.errors import VariantUnavailable, first_line
+from tfreuse.core.profiles import Profile
+from tfreuse.engine import conditions
+from tfreuse.engine.pairing import SharedReference
 from tfreuse.probes import instructions
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import DEFAULT_HEADROOM, MemoryWindow, RetainedWindow, sampling_interval
 from tfreuse.probes.tracing import CountedFunction, TraceCounter, TraceWindow
-from tfreuse.profiles import Profile
 
 MODES = ("eager", "function", "jit")
 TIMING_ONLY = "not measured: a timing-only process (`tfreuse bench` measures memory in its first process)"

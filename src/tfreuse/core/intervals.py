@@ -144,3 +144,14 @@ def change(base: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
     """Interval of candidate / base - 1 from the two sides' replicates (drawn independently)."""
     low, high = interval(candidate / base)
     return low - 1, high - 1
+
+
+def bootstrap_median_ratio(variant: np.ndarray, shared: np.ndarray,
+                           resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of median(variant) / median(shared), sides resampled apart."""
+    top = bootstrap_medians([list(variant)], resamples, seed)[0]
+    bottom = bootstrap_medians([list(shared)], resamples, seed + 1)[0]
+    if np.isnan(top).any() or np.isnan(bottom).any():
+        return (np.nan, np.nan)
+    low, high = np.percentile(top / bottom, [2.5, 97.5])
+    return float(low), float(high)

@@ -21,11 +21,11 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 
+from tfreuse.core.units import kib
 from tfreuse.probes import memory
 from tfreuse.probes.census import CreatedVariable, VariableWindow
 from tfreuse.probes.stack import SourceLine
 from tfreuse.probes.tracing import TraceEvent, TraceLog
-from tfreuse.units import kib
 
 # Memory kept per step that counts as growth, in bytes in use (C heap + pymalloc, the parts of
 # the suite's retained figure a guard can read without reserving TensorFlow's pool). A step that

@@ -27,10 +27,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfreuse.core.units import byte_size
 from tfreuse.probes.census import CreatedVariable
 from tfreuse.probes.stack import SourceLine
 from tfreuse.probes.tracing import TraceEvent
-from tfreuse.units import byte_size
 
 EXIT_FINDINGS = 3
 EXIT_BAD_INPUT = 2
@@ -38,7 +38,7 @@ SHOWN_VALUES = 6
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of `tfreuse watch` (shared by `python -m tfreuse.watch`)."""
+    """The arguments of `tfreuse watch` (shared by `python -m tfreuse.tools.watch`)."""
     parser.add_argument("--fail-on-findings", action="store_true",
                         help=f"exit with status {EXIT_FINDINGS} if the script ran without error but "
                              "retraced or re-created variables")
@@ -55,13 +55,13 @@ def _target(command: list[str]) -> tuple[str, str, list[str]]:
     if words[:1] == ["-m"] and len(words) > 1:
         return "module", words[1], [words[1], *words[2:]]
     if not words or words[0].startswith("-"):
-        from tfreuse.errors import UserInputError
+        from tfreuse.core.errors import UserInputError
 
         raise UserInputError("expected `-- python SCRIPT.py ARGS`, `-- python -m MODULE ARGS` or "
                              f"`-- SCRIPT.py ARGS`, got {' '.join(command) or 'nothing'!r} "
                              "(Python options other than -m are not supported)")
     if not Path(words[0]).is_file():
-        from tfreuse.errors import UserInputError
+        from tfreuse.core.errors import UserInputError
 
         raise UserInputError(f"no script at {words[0]}")
     return "path", words[0], words
@@ -249,11 +249,11 @@ def watch(command: list[str], fail_on_findings: bool = False) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m tfreuse.watch [--fail-on-findings] -- python SCRIPT.py ARGS`."""
-    parser = argparse.ArgumentParser(prog="python -m tfreuse.watch", description=__doc__.splitlines()[0])
+    """`python -m tfreuse.tools.watch [--fail-on-findings] -- python SCRIPT.py ARGS`."""
+    parser = argparse.ArgumentParser(prog="python -m tfreuse.tools.watch", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    from tfreuse.errors import UserInputError
+    from tfreuse.core.errors import UserInputError
 
     try:
         return watch(args.script_command, args.fail_on_findings)

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from tfreuse import devices
-from tfreuse.conditions import thread_settings
-from tfreuse.harness import MODES, Case
-from tfreuse.profiles import Profile, counting_instructions, resolve_profile
+from tfreuse.core import devices
+from tfreuse.core.profiles import Profile, counting_instructions, resolve_profile
+from tfreuse.engine.conditions import thread_settings
+from tfreuse.engine.harness import MODES, Case
 
 _PROFILE = pytest.StashKey[Profile]()
 _DEVICES = pytest.StashKey[list]()
@@ -94,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "reuse_guard(warmup_steps=1, max_traces=0, max_new_variables=0, "
                    "max_retained_bytes_per_step=65536): limits of the test's `reuse_guard` fixture")
-    from tfreuse.busy import BusyWatch
+    from tfreuse.core.busy import BusyWatch
 
     config.stash[_BUSY] = BusyWatch()
     try:
@@ -117,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("tfreuse_instructions"):
-        from tfreuse.harness import counts_instructions
+        from tfreuse.engine.harness import counts_instructions
 
         cases = [_case_of(item) for item in items]
         counted = [case is not None and counts_instructions(case.variant) for case in cases]
@@ -137,7 +137,7 @@ def _case_of(item: pytest.Item) -> Case | None:
 
 def _device_choices(config: pytest.Config) -> list[devices.DeviceChoice]:
     if _DEVICES not in config.stash:
-        from tfreuse.conditions import apply_thread_settings
+        from tfreuse.engine.conditions import apply_thread_settings
 
         apply_thread_settings()  # before TensorFlow initializes, which listing devices does not do
         config.stash[_DEVICES] = devices.select_devices(
@@ -204,8 +204,8 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
     harness overhead on the cheapest one (see `pytest_benchmark_update_machine_info`). With
     `--tfreuse-isolate` the probe figures are replaced by those of a fresh process.
     """
-    from tfreuse import isolation
-    from tfreuse.harness import run_case, timing_stats
+    from tfreuse.engine import isolation
+    from tfreuse.engine.harness import run_case, timing_stats
 
     def run(scenario, case: Case) -> dict:
         _warm_gpus(request.config)
@@ -245,7 +245,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     disabled = config.getoption("benchmark_disable", False) and not config.getoption("benchmark_enable", False)
     if not results or disabled or config.getoption("tfreuse_no_summary"):
         return
-    from tfreuse.busy import verdict
+    from tfreuse.core.busy import verdict
     from tfreuse.report.terminal import session_lines
 
     saved = config.getoption("benchmark_json", None)
@@ -306,7 +306,7 @@ def _harness_overhead(config: pytest.Config) -> dict | None:
     if not timed or config.stash[_PROFILE].timing_only:
         return None
     if _OVERHEAD not in config.stash:
-        from tfreuse import overhead
+        from tfreuse.engine import overhead
 
         _median, scenario, case = min(timed, key=lambda entry: entry[0])
         config.stash[_OVERHEAD] = overhead.measure(scenario, case, config.stash[_PROFILE])
@@ -320,8 +320,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     """
     if not config.stash.get(_USED, False):
         return
-    from tfreuse.conditions import describe
-    from tfreuse.machine import tensorflow_info
+    from tfreuse.core.machine import tensorflow_info
+    from tfreuse.engine.conditions import describe
 
     profile = config.stash[_PROFILE]
     info = tensorflow_info(machine_info.get("cpu"))
@@ -337,14 +337,14 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 @pytest.fixture
 def reuse_guard(request: pytest.FixtureRequest):
-    """A `tfreuse.guard.ReuseGuard` around the test: wrap each step in `with reuse_guard.step():`.
+    """A `tfreuse.tools.guard.ReuseGuard` around the test: wrap each step in `with reuse_guard.step():`.
 
     The first step (`warmup_steps`) may build and trace; a later step that creates a tf.Variable
     or traces a tf.function fails the test, naming the variable, the line that constructed its
     Keras layer, optimizer or metric and the line that built it, or the function and the argument
     that changed. Limits come from `@pytest.mark.reuse_guard(...)`.
     """
-    from tfreuse.guard import ReuseGuard
+    from tfreuse.tools.guard import ReuseGuard
 
     marker = request.node.get_closest_marker("reuse_guard")
     try:

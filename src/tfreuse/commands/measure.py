@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tfreuse.errors import UserInputError, first_line
-from tfreuse.units import kib
+from tfreuse.core.errors import UserInputError, first_line
+from tfreuse.core.units import kib
 
 
 class MeasureError(UserInputError):
@@ -121,13 +121,13 @@ def run(target: str, shape: tuple[int, ...], output: Path, train: bool = False,
         processes: int = 1, pin: bool = True) -> int:
     """Check the factory, measure it with pytest, write the JSON to `output`; pytest's exit code.
 
-    With `processes` K above 1 the test runs in K fresh processes (`tfreuse.bench`), `output` is
+    With `processes` K above 1 the test runs in K fresh processes (`tfreuse.commands.bench`), `output` is
     a folder of their JSON, and the figures' intervals span processes.
     """
     import pytest
 
-    from tfreuse.atomic import atomic_write
-    from tfreuse.conditions import apply_thread_settings
+    from tfreuse.core.atomic import atomic_write
+    from tfreuse.engine.conditions import apply_thread_settings
 
     if processes < 1:
         raise MeasureError(f"--processes must be at least 1, not {processes}")
@@ -163,7 +163,7 @@ def run(target: str, shape: tuple[int, ...], output: Path, train: bool = False,
 
 def _in_processes(test_file: Path, output: Path, processes: int, options: list[str], pin: bool) -> int:
     """The generated test in `processes` fresh processes, their JSON in the new folder `output`."""
-    from tfreuse import bench
+    from tfreuse.commands import bench
 
     output.mkdir(parents=True)
     runs = bench.run_processes([str(test_file)], output, processes, output.name, options, pin=pin,

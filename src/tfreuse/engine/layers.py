@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from tfreuse.errors import VariantUnavailable, first_line
+from tfreuse.core.errors import VariantUnavailable, first_line
 
 
 class NotRedrawable(VariantUnavailable):

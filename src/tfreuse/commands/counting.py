@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfreuse.devices import child_environment
-from tfreuse.errors import UserInputError
+from tfreuse.core.devices import child_environment
+from tfreuse.core.errors import UserInputError
 from tfreuse.probes import instructions
 
 
@@ -47,7 +47,7 @@ def run(countings: Sequence[Counting], say: Callable[[str], None] = lambda line:
     """Run the counting processes side by side; (wall seconds, pytest's status of each).
 
     UserInputError where valgrind is missing (`instructions.valgrind_missing`)."""
-    from tfreuse.bench import Child, run_children
+    from tfreuse.commands.bench import Child, run_children
 
     missing = instructions.valgrind_missing()
     if missing:

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfreuse.devices import child_environment
-from tfreuse.overhead import LIMIT
-from tfreuse.probes.memory import RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE, retained_tolerance
-from tfreuse.units import kib
+from tfreuse.core.devices import child_environment
+from tfreuse.core.units import kib
+from tfreuse.engine.overhead import LIMIT
+from tfreuse.report.compare import RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE, retained_tolerance
 
 # One process of the quick profile over the whole matrix, new scenario modules included.
 QUICK_SECONDS = 120.0
@@ -163,7 +163,7 @@ def run_suite(targets: list[str], profile: str, order: str, output: Path,
               extra: tuple[str, ...] = (), cwd: Path | None = None) -> tuple[float, int]:
     """Run benchmarks (folders or test ids) in a fresh process, its output in a log beside `output`,
     saying every 20 s which scenario it has come to; (wall seconds, pytest's status)."""
-    from tfreuse.bench import run_logged
+    from tfreuse.commands.bench import run_logged
 
     command = [sys.executable, "-m", "pytest", *targets, "-v", "-p", "no:cacheprovider",
                "--tfreuse-profile", profile, "--tfreuse-order", order,
@@ -312,8 +312,8 @@ class Stages:
 def _measurements(suite: list[str], folder: Path, processes: int, profile: str,
                   cwd: Path, stages: Stages) -> tuple[Path, Path, list[float]]:
     """Two `tfreuse bench` measurements of `suite`, back to back: their folders and wall times."""
-    from tfreuse import bench
-    from tfreuse.errors import UserInputError
+    from tfreuse.commands import bench
+    from tfreuse.core.errors import UserInputError
 
     folders, seconds = [], []
     for index in (1, 2):
@@ -330,9 +330,9 @@ def _measurements(suite: list[str], folder: Path, processes: int, profile: str,
 
 
 def quiet_check(folder: Path, allow_busy: bool) -> Check:
-    """Whether every timed run under `folder` had the machine to itself (`tfreuse.busy`): the
+    """Whether every timed run under `folder` had the machine to itself (`tfreuse.core.busy`): the
     timing checks judge nothing otherwise, unless a busy machine was allowed."""
-    from tfreuse.busy import of_results
+    from tfreuse.core.busy import of_results
 
     runs = sorted(folder.rglob("*.json"))
     busy = [f"{path.relative_to(folder)}: {said}" for path in runs if (said := of_results(path))]
@@ -349,10 +349,10 @@ def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
     Refuses to start on a busy machine unless `allow_busy`; fails when a timed run was busy.
     Exit status 0 when every target is met, 1 otherwise; 2 when a run itself failed.
     """
-    from tfreuse import ab
-    from tfreuse.atomic import atomic_write
-    from tfreuse.busy import busy_now
-    from tfreuse.errors import UserInputError
+    from tfreuse.commands import ab
+    from tfreuse.core.atomic import atomic_write
+    from tfreuse.core.busy import busy_now
+    from tfreuse.core.errors import UserInputError
 
     if not benchmarks.is_dir():
         raise UserInputError(f"{benchmarks} is not a folder of benchmarks")
@@ -397,7 +397,7 @@ def run(benchmarks: Path, output: Path, aa_runs: int = 5, processes: int = 3,
     checks, tables = evaluate(results["quick-default"], results["quick-reversed"], aa_folders, quick_seconds,
                               isolated)
     if measurements:
-        from tfreuse.bench import DEFAULT_PROCESSES
+        from tfreuse.commands.bench import DEFAULT_PROCESSES
 
         more_checks, more_tables = agreement_checks(*_measurements(
             suite, folder, bench_processes or DEFAULT_PROCESSES, bench_profile, benchmarks.parent, stages))

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from tfreuse import conditions, devices
-from tfreuse.harness import Case, Context, Scenario, _warm_up, _with_wait
+from tfreuse.core import devices
+from tfreuse.core.profiles import Profile
+from tfreuse.engine import conditions
+from tfreuse.engine.harness import Case, Context, Scenario, _warm_up, _with_wait
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import MemoryWindow, rss_bytes, sampling_interval
 from tfreuse.probes.tracing import TraceWindow
-from tfreuse.profiles import Profile
 
 LIMIT = 0.02  # the harness may add at most 2% to the cheapest shared step
 
@@ -57,7 +58,7 @@ def measure(scenario: Scenario, case: Case, profile: Profile) -> dict:
     """
     import tensorflow as tf
 
-    from tfreuse.report.analyze import bootstrap_median_ratio
+    from tfreuse.core.intervals import bootstrap_median_ratio
 
     params = scenario.sizes[case.size]
     conditions.prepare_case(profile.seed)

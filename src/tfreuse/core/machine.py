@@ -59,7 +59,7 @@ def tensorflow_info(cpu: Mapping[str, Any] | None = None) -> dict:
     import keras
     import tensorflow as tf
 
-    from tfreuse import devices
+    from tfreuse.core import devices
 
     cpu = cpu or {}
     gpus = devices.gpu_details()

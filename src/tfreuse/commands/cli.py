@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfreuse.errors import UserInputError
+from tfreuse.core.errors import UserInputError
 
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
@@ -43,7 +43,7 @@ def _intervals_said(loaded) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from tfreuse import bench
+    from tfreuse.commands import bench
     from tfreuse.report.analyze import analyze
     from tfreuse.report.load import load
     from tfreuse.report.output import write_report
@@ -70,7 +70,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _instructions(args: argparse.Namespace) -> int:
-    from tfreuse import bench, counting
+    from tfreuse.commands import bench, counting
 
     bench.check_request(args.benchmarks, args.profile)
     folder, _stamp = bench.new_folder(args.output)
@@ -123,8 +123,8 @@ def _findings(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from tfreuse import ab
-    from tfreuse.atomic import atomic_write
+    from tfreuse.commands import ab
+    from tfreuse.core.atomic import atomic_write
     from tfreuse.report.compare import ACROSS_RUNS, SAME_JOB, compare, markdown
     from tfreuse.report.load import load
 
@@ -141,8 +141,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _ab(args: argparse.Namespace) -> int:
-    from tfreuse import ab, counting
-    from tfreuse.atomic import atomic_write
+    from tfreuse.commands import ab, counting
+    from tfreuse.core.atomic import atomic_write
     from tfreuse.report.compare import SAME_JOB, compare, compare_instructions, instruction_markdown, markdown
     from tfreuse.report.load import load
 
@@ -183,7 +183,7 @@ def _ab(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from tfreuse import measure
+    from tfreuse.commands import measure
 
     shape = measure.parse_shape(args.input_shape)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -206,7 +206,7 @@ def _machine(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up lines off stdout users parse
     import cpuinfo
 
-    from tfreuse.machine import tensorflow_info
+    from tfreuse.core.machine import tensorflow_info
 
     info = tensorflow_info(cpuinfo.get_cpu_info())
     print(info["label"] if args.label else json.dumps(info, indent=1))
@@ -214,7 +214,7 @@ def _machine(args: argparse.Namespace) -> int:
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
-    from tfreuse import selfcheck
+    from tfreuse.commands import selfcheck
 
     return selfcheck.run(args.benchmarks, args.output, aa_runs=args.aa_runs, processes=args.processes,
                          quick_profile=args.quick_profile, measurements=0 if args.no_measurements else 2,
@@ -222,14 +222,14 @@ def _selfcheck(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from tfreuse.watch import watch
+    from tfreuse.tools.watch import watch
 
     return watch(args.script_command, args.fail_on_findings)
 
 
 def parser() -> argparse.ArgumentParser:
     """The command line of `tfreuse`."""
-    from tfreuse.ab import DEFAULT_PROCESSES
+    from tfreuse.commands.ab import DEFAULT_PROCESSES
     from tfreuse.report.compare import INSTRUCTION_THRESHOLD, WALL_THRESHOLD
 
     main_parser = argparse.ArgumentParser(prog="tfreuse", description=__doc__)
@@ -241,7 +241,7 @@ def parser() -> argparse.ArgumentParser:
                         help="folder for index.html, results.csv, summary.md (default: reports)")
     report.set_defaults(run=_report)
 
-    from tfreuse.bench import DEFAULT_PROCESSES as BENCH_PROCESSES
+    from tfreuse.commands.bench import DEFAULT_PROCESSES as BENCH_PROCESSES
 
     benching = commands.add_parser(
         "bench", help="run the benchmarks in K fresh processes, one after the other, for intervals over processes")
@@ -367,7 +367,7 @@ def parser() -> argparse.ArgumentParser:
     checking.add_argument("--quick-profile", default="quick", help=argparse.SUPPRESS)
     checking.set_defaults(run=_selfcheck)
 
-    from tfreuse.watch import add_arguments as watch_arguments
+    from tfreuse.tools.watch import add_arguments as watch_arguments
 
     watching = commands.add_parser(
         "watch", help="run a script unchanged; at exit, list its retraces (and what changed) and "

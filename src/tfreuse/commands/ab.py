@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfreuse.busy import of_results
-from tfreuse.devices import child_environment
-from tfreuse.errors import UserInputError
+from tfreuse.core.busy import of_results
+from tfreuse.core.devices import child_environment
+from tfreuse.core.errors import UserInputError
 
 MANIFEST = "ab.json"
 SIDES = ("base", "head")
@@ -99,7 +99,7 @@ def run_process(checkout: Checkout, benchmarks: str, profile: str, json_path: Pa
     runs, not the one installed; pytest's output goes to a log beside the JSON. With `core`, the
     process runs on that core only (as `tfreuse bench` pins its processes).
     """
-    from tfreuse.bench import pin_to, run_logged
+    from tfreuse.commands.bench import pin_to, run_logged
 
     command = [checkout.python, "-m", "pytest", benchmarks, "-v", "-p", "no:cacheprovider",
                "--tfreuse-profile", profile, "--benchmark-json", str(json_path), "--tfreuse-no-summary"]
@@ -121,7 +121,7 @@ def count_instructions(checkouts: dict[str, Checkout], benchmarks: str, profile:
                        keyword: str | None = None) -> dict:
     """Both sides' instruction counts, in one valgrind process each, side by side (counts do not
     depend on load); what the manifest records of them."""
-    from tfreuse import counting
+    from tfreuse.commands import counting
 
     countings = [counting.Counting(side, [benchmarks], folder / f"{side}.json", python=checkout.python,
                                    cwd=checkout.tree, environment=_side_path(checkout),
@@ -172,10 +172,10 @@ def run(base: str, output: Path, processes: int = DEFAULT_PROCESSES, profile: st
     """Count both sides' instructions (where valgrind is), then run base and working tree
     A B B A ..., `processes` of each, pinned to one core unless `pin` is false; return the output
     folder. A side's first process measures every figure, its others are timing-only."""
-    from tfreuse.atomic import atomic_write
-    from tfreuse.bench import pinned_core
+    from tfreuse.commands.bench import pinned_core
+    from tfreuse.core.atomic import atomic_write
+    from tfreuse.core.profiles import resolve_profile
     from tfreuse.probes.instructions import valgrind_missing
-    from tfreuse.profiles import resolve_profile
 
     if processes < 1 and "wall" in gates:
         raise UserInputError(f"--processes must be at least 1, not {processes}")

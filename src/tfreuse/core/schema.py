@@ -282,7 +282,7 @@ def problems(record: Mapping[str, Any]) -> list[str]:
     for key, value in record.items():
         field = FIELDS_BY_NAME.get(key) or SCENARIO_FIELDS_BY_NAME.get(key)
         if field is None:
-            found.append(f"undocumented key {key!r} (add it to tfreuse.schema)")
+            found.append(f"undocumented key {key!r} (add it to tfreuse.core.schema)")
             continue
         if value is None:
             if not field.nullable and key not in SCENARIO_FIELDS_BY_NAME:

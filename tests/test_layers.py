@@ -1,0 +1,66 @@
+"""The package's layers: no module imports from a layer above its own, and the public API loads
+without TensorFlow."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import tfreuse
+
+PACKAGE = Path(tfreuse.__file__).parent
+# Lowest first; packages of one rank are siblings and do not import each other.
+RANKS = {"core": 0, "probes": 1, "report": 1, "engine": 2, "tools": 2, "scenarios": 3, "commands": 4}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "tfreuse" and parts[1] in RANKS else None
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found += [f"{node.module}.{alias.name}" for alias in node.names]
+    return found
+
+
+def test_every_module_sits_in_a_layer():
+    loose = [p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert loose == []
+    assert folders == set(RANKS)
+
+
+def test_no_import_runs_from_a_lower_layer_to_a_higher_one_or_across_siblings():
+    wrong = []
+    for path in PACKAGE.rglob("*.py"):
+        source = path.relative_to(PACKAGE).parts[0]
+        if source not in RANKS:
+            continue
+        for module in _imports(path):
+            target = _layer(module)
+            if target is not None and target != source and RANKS[target] >= RANKS[source]:
+                wrong.append(f"{path.relative_to(PACKAGE)} -> {module}")
+    assert wrong == []
+
+
+def test_the_public_api_names_resolve_without_importing_tensorflow():
+    code = ("import sys, tfreuse\n"
+            "missing = [n for n in tfreuse.__all__ if getattr(tfreuse, n, None) is None]\n"
+            "print(missing, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["[]", "False", "False"]
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    try:
+        tfreuse.no_such_name  # noqa: B018
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:
+        raise AssertionError("tfreuse.no_such_name resolved")
