@@ -59,6 +59,8 @@ SCENARIO = LayerReuse(
     sizes=SIZES,
     skips={("reinstantiated", "jit"): XLA_RECOMPILE_SKIP},
     layouts={"per_position": lambda size: SelfAttention(size["dim"], size["positions"], per_position=True)},
+    thing="the attention layer",
+    phrases={"per_position": "separate projections per position"},
 )
 
 test_attention = benchmark_test(SCENARIO)

@@ -21,7 +21,7 @@ import functools
 
 import tensorflow as tf
 
-from tfreuse import Scenario, benchmark_test
+from tfreuse import Scenario, Variant, benchmark_test
 
 
 def _two_layers(w1, w2):
@@ -51,7 +51,12 @@ class _Model:
 
 class FunctionInLoop(Scenario):
     name = "function_in_loop"
-    variants = ("shared", "function_per_step", "method_per_object", "mitigated")
+    variants = {
+        "shared": Variant.baseline("one tf.function made once"),
+        "function_per_step": "creating a new tf.function every step",
+        "method_per_object": "creating a new object with a tf.function method every step",
+        "mitigated": Variant.fix("a tf.function factory behind functools.cache"),
+    }
     modes = ("function", "jit")
     sizes = {"small": {"batch": 32, "features": 64, "hidden": 64, "outputs": 16}}
 

@@ -15,7 +15,7 @@
 import keras
 import tensorflow as tf
 
-from tfreuse import Scenario, benchmark_test
+from tfreuse import Scenario, Variant, benchmark_test
 from tfreuse.engine.layers import call_layer, prebuild
 
 
@@ -29,8 +29,14 @@ class _Holder:
 
 class FunctionRules(Scenario):
     name = "function_rules"
-    variants = ("shared", "guarded_creation", "creation_every_call", "new_object_arg",
-                "new_object_arg_reduce_retracing", "mitigated")
+    variants = {
+        "shared": Variant.baseline("one layer object, made outside, passed on every call"),
+        "guarded_creation": Variant.fix("creating a variable inside tf.function on the first call only"),
+        "creation_every_call": "creating a variable inside tf.function on every call",
+        "new_object_arg": "passing a new layer object on every call",
+        "new_object_arg_reduce_retracing": "passing a new layer object on every call with reduce_retracing=True",
+        "mitigated": Variant.fix("passing the weights of a new layer object as tensors on every call"),
+    }
     modes = ("eager", "function")
     sizes = {"small": {"batch": 32, "features": 64, "units": 64}}
     expected_errors = {("creation_every_call", "function"): ValueError}

@@ -21,7 +21,7 @@ and the learning lost is exact: `reinstantiated` keeps none of it.
 import keras
 import tensorflow as tf
 
-from tfreuse import Scenario, Step, benchmark_test
+from tfreuse import Scenario, Step, Variant, benchmark_test
 
 LEARNING_RATE = 0.05
 INITIALIZER_SEED = 3
@@ -100,7 +100,12 @@ def _train(block, optimizer, x, y):
 
 class LayersInCall(Scenario):
     name = "layers_in_call"
-    variants = ("shared", "reinstantiated", "assigned_in_call", "mitigated")
+    variants = {
+        "shared": Variant.baseline("sub-layers made once, in __init__"),
+        "reinstantiated": "re-instantiating the sub-layers inside call() every step",
+        "assigned_in_call": "assigning new sub-layers to attributes inside call()",
+        "mitigated": Variant.fix("sub-layers made once, in build()"),
+    }
     modes = ("eager", "function")
     sizes = {"small": {"batch": 64, "features": 16, "hidden": 32, "outputs": 4}}
     expected_errors = {("reinstantiated", "function"): ValueError,

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfreuse import Scenario, Step, benchmark_test
+from tfreuse import Scenario, Step, Variant, benchmark_test
 from tfreuse.scenarios.keras_models import mlp, regression
 from tfreuse.scenarios.layer_reuse import param_bytes
 
@@ -34,7 +34,12 @@ SAVED_SEED = 5
 
 class LoadPerRequest(Scenario):
     name = "load_per_request"
-    variants = ("shared", "load_model_per_request", "load_weights_per_request", "mitigated")
+    variants = {
+        "shared": Variant.baseline("one model loaded at start-up and reused by every request"),
+        "load_model_per_request": "calling keras.models.load_model for every request",
+        "load_weights_per_request": "building the model and loading its weights for every request",
+        "mitigated": Variant.fix("a model loader behind functools.cache"),
+    }
     modes = ("eager", "function")
     sizes = {"small": {"batch": 8, "features": 16, "hidden": 64, "outputs": 4}}
 

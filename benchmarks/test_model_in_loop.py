@@ -30,7 +30,7 @@ import itertools
 
 import keras
 
-from tfreuse import Scenario, Step, benchmark_test, make_redrawable, reinitialize
+from tfreuse import KERAS_MODE_PHRASES, Scenario, Step, Variant, benchmark_test, make_redrawable, reinitialize
 from tfreuse.scenarios.keras_models import keras_execution, mlp, regression
 from tfreuse.scenarios.layer_reuse import param_bytes
 
@@ -39,7 +39,13 @@ LEARNING_RATES = (0.01, 0.03, 0.1)
 
 class ModelInLoop(Scenario):
     name = "model_in_loop"
-    variants = ("shared", "reinstantiated", "mitigated_clear_session", "mitigated_gc_collect")
+    variants = {
+        "shared": Variant.baseline("one model whose weights each trial re-draws"),
+        "reinstantiated": "re-instantiating the model (built, compiled and fit per trial) every step",
+        "mitigated_clear_session": Variant.fix("a new model per trial after keras.backend.clear_session()"),
+        "mitigated_gc_collect": Variant.fix("a new model per trial after gc.collect()"),
+    }
+    mode_phrases = KERAS_MODE_PHRASES
     modes = ("function",)
     sizes = {"small": {"rows": 64, "batch": 32, "features": 16, "hidden": 32, "outputs": 4}}
 

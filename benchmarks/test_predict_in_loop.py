@@ -19,14 +19,20 @@ its tf.function in function mode) and `Context.compile`'s for `shared`. In eager
 
 import tensorflow as tf
 
-from tfreuse import Scenario, Step, benchmark_test
+from tfreuse import KERAS_MODE_PHRASES, Scenario, Step, Variant, benchmark_test
 from tfreuse.scenarios.keras_models import keras_execution, mlp, regression
 from tfreuse.scenarios.layer_reuse import param_bytes
 
 
 class PredictInLoop(Scenario):
     name = "predict_in_loop"
-    variants = ("shared", "predict_per_batch", "mitigated_predict_on_batch", "mitigated_direct_call")
+    variants = {
+        "shared": Variant.baseline("the model called through one tf.function made once"),
+        "predict_per_batch": "calling model.predict on every small batch",
+        "mitigated_predict_on_batch": Variant.fix("model.predict_on_batch on every small batch"),
+        "mitigated_direct_call": Variant.fix("calling the model eagerly on every small batch"),
+    }
+    mode_phrases = KERAS_MODE_PHRASES
     modes = ("eager", "function")
     sizes = {"small": {"batch": 8, "features": 16, "hidden": 32, "outputs": 4}}
     skips = {("mitigated_direct_call", "eager"): "in eager mode the direct call is the shared "

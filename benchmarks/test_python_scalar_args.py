@@ -27,7 +27,7 @@ import itertools
 
 import tensorflow as tf
 
-from tfreuse import Scenario, benchmark_test
+from tfreuse import Scenario, Variant, benchmark_test
 
 # Longer than any run's steps, so every step of `changing_shape` gets a shape of its own.
 MAX_ROWS = 4096
@@ -35,9 +35,15 @@ MAX_ROWS = 4096
 
 class PythonScalarArgs(Scenario):
     name = "python_scalar_args"
-    variants = ("shared", "python_scalar", "mitigated_scalar_as_variable",
-                "mitigated_scalar_reduce_retracing", "changing_shape",
-                "mitigated_shape_input_signature", "mitigated_shape_reduce_retracing")
+    variants = {
+        "shared": Variant.baseline("the step number as a tensor"),
+        "python_scalar": "passing the step number as a Python int",
+        "mitigated_scalar_as_variable": Variant.fix("the step number through a tf.Variable"),
+        "mitigated_scalar_reduce_retracing": Variant.fix("the step number as a Python int with reduce_retracing=True"),
+        "changing_shape": "feeding a batch of a new shape every step",
+        "mitigated_shape_input_signature": Variant.fix("new batch shapes through an input_signature with None"),
+        "mitigated_shape_reduce_retracing": Variant.fix("new batch shapes with reduce_retracing=True"),
+    }
     modes = ("function", "jit")
     sizes = {"small": {"batch": 32, "features": 16, "units": 16}}
 

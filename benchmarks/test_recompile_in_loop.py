@@ -31,7 +31,7 @@ compile too.
 import keras
 import tensorflow as tf
 
-from tfreuse import Scenario, Step, benchmark_test
+from tfreuse import KERAS_MODE_PHRASES, Scenario, Step, Variant, benchmark_test
 from tfreuse.scenarios.keras_models import keras_execution, mean_squared_error, mlp, regression
 
 LEARNING_RATE = 0.2
@@ -52,8 +52,14 @@ def _train(model, optimizer, x, y):
 
 class RecompileInLoop(Scenario):
     name = "recompile_in_loop"
-    variants = ("shared", "recompiled", "mitigated_same_optimizer", "optimizer_per_step",
-                "mitigated_optimizer_once")
+    variants = {
+        "shared": Variant.baseline("a model compiled once, trained with train_on_batch"),
+        "recompiled": "recompiling the model with a new optimizer every step",
+        "mitigated_same_optimizer": Variant.fix("recompiling every step with the same optimizer"),
+        "optimizer_per_step": "creating a new optimizer every step of a custom loop",
+        "mitigated_optimizer_once": Variant.fix("a custom loop with its optimizer made once"),
+    }
+    mode_phrases = KERAS_MODE_PHRASES
     modes = ("eager", "function")
     sizes = {"small": {"rows": 64, "features": 16, "hidden": 32, "outputs": 4}}
     learning_steps = 3

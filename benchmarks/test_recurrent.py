@@ -48,6 +48,8 @@ SCENARIO = LayerReuse(
     sizes=SIZES,
     skips={("reinstantiated", "jit"): XLA_RECOMPILE_SKIP},
     layouts={"per_timestep": lambda size: UnrolledLSTM(size["units"], size["timesteps"])},
+    thing="the LSTM",
+    phrases={"per_timestep": "a separate cell per time step"},
 )
 
 test_recurrent = benchmark_test(SCENARIO)

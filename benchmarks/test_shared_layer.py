@@ -50,6 +50,7 @@ SCENARIO = LayerReuse(
     make_layer=lambda size: LinearLayer(size["units"]),
     make_inputs=lambda size: (tf.random.normal((size["batch"], size["features"])),),
     sizes=SIZES,
+    thing="a layer",
 )
 
 test_shared_layer = benchmark_test(SCENARIO)

@@ -11,7 +11,7 @@ Every variant is trained `learning_steps` steps from the same start to show what
 import keras
 import tensorflow as tf
 
-from tfreuse import Scenario, Step, benchmark_test
+from tfreuse import Scenario, Step, Variant, benchmark_test
 
 LEARNING_RATE = 0.1
 
@@ -45,7 +45,12 @@ class _Holder:
 
 class TrainingLoop(Scenario):
     name = "training_loop"
-    variants = ("shared", "recreated", "reinitialized", "mitigated")
+    variants = {
+        "shared": Variant.baseline("one trained variable made once, outside the step"),
+        "recreated": "re-creating the trained variable every step",
+        "reinitialized": "re-initializing the trained variable every step",
+        "mitigated": Variant.fix("creating the trained variable inside the step on the first call only"),
+    }
     modes = ("eager", "function", "jit")
     sizes = {
         "small": {"batch": 64, "features": 8, "outputs": 4},

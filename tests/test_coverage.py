@@ -54,9 +54,25 @@ def test_every_combination_runs_or_says_why(scenario: Scenario):
 
 
 @pytest.mark.parametrize("scenario", [s for _, s in SCENARIOS], ids=IDS)
-def test_the_report_has_words_for_every_variant_that_is_not_a_plain_fix(scenario: Scenario):
-    from tfreuse.report.analyze import _VERB, FIX_VARIANTS, is_fix
+def test_every_variant_declares_its_role_and_words(scenario: Scenario):
+    from tfreuse.core.roles import BASELINE, FIX, Variant, by_name
 
-    unworded = [v for v in scenario.variants if v != "shared" and v not in FIX_VARIANTS and v not in _VERB]
-    assert unworded == [], "add a phrase for each to tfreuse.report.analyze._VERB"
-    assert all(is_fix(v) for v in scenario.variants if v.startswith("mitigated"))
+    assert isinstance(scenario.variants, dict)
+    assert all(isinstance(v, (Variant, str)) for v in scenario.variants.values())
+    meanings = {name: scenario.meaning(name) for name in scenario.variants}
+    assert [name for name, m in meanings.items() if m.role == BASELINE] == ["shared"]
+    assert all(m.role == FIX for name, m in meanings.items() if name.startswith("mitigated"))
+    assert [name for name, m in meanings.items() if m.phrase == by_name(name).phrase] == [], "say it in words"
+    assert set(scenario.mode_phrases) >= set(scenario.modes)
+
+
+def test_the_scenarios_page_says_what_the_modules_declare():
+    from tfreuse.commands.catalogue import BEGIN, END, scenarios, section
+    from tfreuse.report.findings import replace_block
+
+    from tests.scenario_registry import BENCHMARKS
+
+    page = BENCHMARKS.parent / "docs" / "scenarios.md"
+    text = page.read_text()
+    current = replace_block(text, section(scenarios([BENCHMARKS])), str(page), BEGIN, END)
+    assert text == current, "run `tfreuse scenarios benchmarks --markdown docs/scenarios.md`"

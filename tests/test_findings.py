@@ -45,8 +45,7 @@ def test_the_table_names_the_machine_and_tensorflow_version(kept_block):
 def test_each_scenario_shows_its_costliest_recreation_then_its_fixes_in_that_situation():
     analyzed = analyze(load([KEPT_RUN]).rows)
     rows = selected_rows(analyzed)
-    anti = analyzed[analyzed["ratio"].notna() & (analyzed["variant"] != "shared")
-                    & ~analyzed["variant"].map(is_fix).astype(bool)]
+    anti = analyzed[analyzed["ratio"].notna() & (analyzed["variant_role"] == "anti-pattern")]
     heads = rows[rows["role"] == "re-creates"]
     assert list(heads["scenario"]) == list(dict.fromkeys(heads["scenario"]))  # one row per scenario
     assert set(heads["scenario"]) == set(anti["scenario"])
@@ -59,8 +58,8 @@ def test_each_scenario_shows_its_costliest_recreation_then_its_fixes_in_that_sit
         if row["role"] == "re-creates":
             current = row
         else:
-            assert is_fix(row["variant"]) and list(row[situation]) == list(current[situation])
-    fixes_there = analyzed[analyzed["variant"].map(is_fix).astype(bool) & analyzed["ratio"].notna()].merge(
+            assert row["variant_role"] == "fix" and list(row[situation]) == list(current[situation])
+    fixes_there = analyzed[is_fix(analyzed) & analyzed["ratio"].notna()].merge(
         heads[situation], on=situation)
     assert len(rows[rows["role"] == "fix"]) == len(fixes_there)
 

@@ -3,7 +3,8 @@
 The public API, importable from here without importing TensorFlow (each name loads its module
 on first use):
 
-- writing a scenario: `Scenario`, `Step`, `Context`, `Case`, `benchmark_test`;
+- writing a scenario: `Scenario`, `Step`, `Context`, `Case`, `benchmark_test`; what its variants
+  and modes mean: `Variant`, `MODE_PHRASES`, `KERAS_MODE_PHRASES`;
 - Keras helpers for variants: `make_redrawable`, `reinitialize`, `prebuild`;
 - a user's own layer: `LayerReuse` (the `reuse_benchmark` fixture builds on it);
 - the reuse guard: `ReuseGuard`, `ReuseError`;
@@ -26,6 +27,9 @@ _PUBLIC = {
     "Context": "tfreuse.engine.harness",
     "Case": "tfreuse.engine.harness",
     "benchmark_test": "tfreuse.engine.harness",
+    "Variant": "tfreuse.core.roles",
+    "MODE_PHRASES": "tfreuse.core.roles",
+    "KERAS_MODE_PHRASES": "tfreuse.core.roles",
     "make_redrawable": "tfreuse.engine.layers",
     "reinitialize": "tfreuse.engine.layers",
     "prebuild": "tfreuse.engine.layers",

@@ -1,5 +1,5 @@
 """The `tfreuse` command: `bench`, `instructions`, `report`, `findings`, `compare`, `ab`, `measure`,
-`machine`, `selfcheck`, `watch` (scripts/ holds thin wrappers)."""
+`machine`, `selfcheck`, `watch`, `scenarios` (scripts/ holds thin wrappers)."""
 
 from __future__ import annotations
 
@@ -227,6 +227,17 @@ def _watch(args: argparse.Namespace) -> int:
     return watch(args.script_command, args.fail_on_findings)
 
 
+def _scenarios(args: argparse.Namespace) -> int:
+    from tfreuse.commands.catalogue import write
+
+    text = write(args.paths, args.markdown)
+    if args.markdown is None:
+        print(text, end="")
+    else:
+        print(f"scenarios of {', '.join(map(str, args.paths))} -> {args.markdown}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line of `tfreuse`."""
     from tfreuse.commands.ab import DEFAULT_PROCESSES
@@ -375,6 +386,13 @@ def parser() -> argparse.ArgumentParser:
         usage="tfreuse watch [--fail-on-findings] -- python SCRIPT.py [ARGS ...]")
     watch_arguments(watching)
     watching.set_defaults(run=_watch)
+
+    listing = commands.add_parser(
+        "scenarios", help="the scenarios page: each scenario's variants, their roles and the report's words for them")
+    listing.add_argument("paths", nargs="+", help="scenario modules (test_*.py) or folders of them")
+    listing.add_argument("--markdown", type=Path, default=None,
+                         help="write the section between the page's markers (a new page if it does not exist)")
+    listing.set_defaults(run=_scenarios)
     return main_parser
 
 

@@ -7,7 +7,7 @@ a tfreuse benchmark is collected, and machine info is added only to runs that ha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -273,25 +273,28 @@ def _user_scenario(node: pytest.Item, case: Case) -> str:
 def reuse_benchmark(request: pytest.FixtureRequest, tfreuse_run: Callable, tfreuse_profile: Profile) -> Callable:
     """Measure your own layer: call it with factories; get this case's extra_info record back.
 
-    `reuse_benchmark(make_layer, make_inputs, loss=None, name=None, size=None)`: `make_layer()`
-    returns a new Keras layer or model, `make_inputs()` a tensor or a tuple of them; with
-    `loss(outputs) -> scalar` every step is an SGD step and learning figures are recorded. The
-    test is parametrized over the variants (shared, reinstantiated, reinitialized, mitigated),
-    modes and devices. The scenario is named after the test and its own parameters (`layer[lstm]`
-    for `test_layer` with the id `lstm`), the size `default`; `name` and `size` override them.
+    `reuse_benchmark(make_layer, make_inputs, loss=None, name=None, size=None, thing=None,
+    phrases=None)`: `make_layer()` returns a new Keras layer or model, `make_inputs()` a tensor or
+    a tuple of them; with `loss(outputs) -> scalar` every step is an SGD step and learning figures
+    are recorded. The test is parametrized over the variants (shared, reinstantiated,
+    reinitialized, mitigated), modes and devices. The scenario is named after the test and its own
+    parameters (`layer[lstm]` for `test_layer` with the id `lstm`), the size `default`; `name` and
+    `size` override them. Reports word the variants for `thing` ("the layer" unless given);
+    `phrases` rewords any of them (`tfreuse.scenarios.layer_reuse.LayerReuse`).
     """
     collected: Case = request.param
 
     def measure(make_layer: Callable[[], Any], make_inputs: Callable[[], Any],
                 loss: Callable[[Any], Any] | None = None, name: str | None = None,
-                size: str | None = None) -> dict:
+                size: str | None = None, thing: str | None = None,
+                phrases: Mapping[str, Any] | None = None) -> dict:
         from tfreuse.scenarios.layer_reuse import LayerReuse, as_inputs
 
         case = replace(collected, scenario=name or _user_scenario(request.node, collected),
                        size=size or collected.size)
         scenario = LayerReuse(case.scenario, make_layer=lambda _size: make_layer(),
                               make_inputs=lambda _size: as_inputs(make_inputs()),
-                              sizes={case.size: {}}, loss=loss)
+                              sizes={case.size: {}}, loss=loss, thing=thing or "the layer", phrases=phrases)
         return tfreuse_run(scenario, case)
 
     return measure

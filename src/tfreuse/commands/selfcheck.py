@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from tfreuse.core.devices import child_environment
+from tfreuse.core.schema import RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE, retained_tolerance
 from tfreuse.core.units import kib
 from tfreuse.engine.overhead import LIMIT
-from tfreuse.report.compare import RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE, retained_tolerance
 
 # One process of the quick profile over the whole matrix, new scenario modules included.
 QUICK_SECONDS = 120.0

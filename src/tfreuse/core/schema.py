@@ -17,6 +17,9 @@ Versions:
 4. Instructions per step of the reuse cases, counted under valgrind (`instructions_per_step`,
    `instruction_steps`, `instructions_unavailable`); each run's machine_info says how busy the
    machine was (`machine_info.tfreuse.busy`).
+5. Each record says what its variant and mode mean, as the scenario declares them
+   (`variant_role`, `variant_phrase`, `fix_restores`, `mode_phrase`); older records get the
+   naming convention's meaning when loaded (`tfreuse.core.roles.by_name`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 OUTCOMES = ("ok", "error")
 # pyperf-style stability warning: a relative standard deviation above this, or fewer rounds.
@@ -42,6 +45,19 @@ def timing_stability(stddev: Any, mean: Any, rounds: Any) -> tuple[Any, Any]:
     """
     rsd = stddev / mean
     return rsd, (rsd > UNSTABLE_RSD) | (rounds < MIN_STABLE_ROUNDS)
+
+
+# Two readings of retained bytes per step agree within the larger of these: 16 KB/step absolute
+# (allocator bookkeeping moves small figures by a few KB between runs) and 10% of the larger
+# reading; a run in default and in reversed order agrees within it (docs/methodology.md,
+# "Retained memory, and order independence").
+RETAINED_TOLERANCE_BYTES = 16_000
+RETAINED_TOLERANCE_RELATIVE = 0.10
+
+
+def retained_tolerance(first: float, second: float) -> float:
+    """How far two readings of retained bytes per step may differ and still agree."""
+    return max(RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE * max(abs(first), abs(second)))
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,14 @@ FIELDS: tuple[Field, ...] = (
     Field("device", (str,), "-", "TensorFlow device the case ran on, e.g. `CPU:0`, `GPU:0`."),
     Field("size", (str,), "-", "Size name of the scenario, e.g. `small`, `large`."),
     Field("size_params", (dict,), "-", "The concrete dimensions behind `size` (batch, units, ...)."),
+    Field("variant_role", (str,), "-", "What the variant is, as its scenario declares: `baseline` (the reuse "
+          "the others are timed against), `anti-pattern` or `fix` (one users are told to apply)."),
+    Field("variant_phrase", (str,), "-", "The scenario's words for the variant, as a report's sentences use them, "
+          "e.g. `re-instantiating a layer every step`."),
+    Field("fix_restores", (list,), "-", "A fix: the figures it must bring back to the baseline's, of `time`, "
+          "`traces`, `memory`, `learning`, `drift`; the report judges it on those alone. Empty otherwise."),
+    Field("mode_phrase", (str,), "-", "The scenario's words for the mode, e.g. `inside tf.function`, or "
+          "`with run_eagerly=True` where the mode is Keras' own setting."),
     Field("profile", (str,), "-", "Profile that set rounds, warm-up and the time budget."),
     Field("outcome", (str,), "-", "`ok`, or `error` when TensorFlow refused the variant or it cannot run for "
           "this layer (the message says why)."),

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from tfreuse.core import devices, schema
 from tfreuse.core.errors import VariantUnavailable, first_line
 from tfreuse.core.profiles import Profile
+from tfreuse.core.roles import MODE_PHRASES, Variant, by_name, declared
 from tfreuse.engine import conditions
 from tfreuse.engine.pairing import SharedReference
 from tfreuse.probes import instructions
@@ -114,11 +115,15 @@ class Scenario:
     `skips` maps (variant, mode) to the reason that combination is not run.
     A training scenario sets `learning_steps`: each variant and `shared` are then trained that many
     steps from the same start, and the loss reductions compared (`learning_retained`).
+    `variants` maps each variant to its meaning (a `Variant`: the baseline, an anti-pattern or a
+    fix, and the phrase a report uses), or is a tuple of names that follow the naming convention
+    (`tfreuse.core.roles.by_name`); `mode_phrases` names the modes in a report's sentences.
     """
 
     name: ClassVar[str]
-    variants: ClassVar[tuple[str, ...]]
+    variants: ClassVar[Mapping[str, Variant | str] | tuple[str, ...]]
     modes: ClassVar[tuple[str, ...]] = ("eager", "function")
+    mode_phrases: ClassVar[Mapping[str, str]] = MODE_PHRASES
     sizes: ClassVar[Mapping[str, Mapping[str, Any]]]
     expected_errors: ClassVar[Mapping[tuple[str, str], type[BaseException]]] = {}
     skips: ClassVar[Mapping[tuple[str, str], str]] = {}
@@ -128,6 +133,10 @@ class Scenario:
         """Build the state of `ctx.case.variant` and return its step."""
         step = getattr(self, ctx.case.variant)(ctx)
         return step if isinstance(step, Step) else Step(step)
+
+    def meaning(self, variant: str) -> Variant:
+        """What `variant` is: its role, phrase and (a fix) the figures it must bring back."""
+        return declared(self.variants)[variant]
 
     def skip_reason(self, variant: str, mode: str) -> str | None:
         """Why this combination is not run, or None when it is."""
@@ -154,6 +163,7 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "device": case.device,
         "size": case.size,
         "size_params": dict(params),
+        **meaning_fields(None, case),
         "profile": profile.name,
         "outcome": "ok",
         "error_type": None,
@@ -189,6 +199,15 @@ def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dic
         "instruction_steps": 0,
         "instructions_unavailable": instructions.NOT_COUNTED,
     }
+
+
+def meaning_fields(scenario: Scenario | None, case: Case) -> dict:
+    """The record's account of what the case's variant and mode mean, as the scenario declares
+    (without a scenario, the naming convention's: `tfreuse.core.roles.by_name`)."""
+    meaning = scenario.meaning(case.variant) if scenario is not None else by_name(case.variant)
+    phrases = scenario.mode_phrases if scenario is not None else MODE_PHRASES
+    return {"variant_role": meaning.role, "variant_phrase": meaning.phrase,
+            "fix_restores": list(meaning.restores), "mode_phrase": phrases.get(case.mode, case.mode)}
 
 
 def counts_instructions(variant: str) -> bool:
@@ -413,7 +432,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
     import tensorflow as tf
 
     params = scenario.sizes[case.size]
-    record = _base_record(case, params, profile)
+    record = {**_base_record(case, params, profile), **meaning_fields(scenario, case)}
     conditions.prepare_case(profile.seed)
     ctx = Context(case, params, profile)
     expected = scenario.expected_errors.get((case.variant, case.mode))

@@ -15,17 +15,18 @@ pairing cancels only the part of such a change that slows both steps alike: `shi
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from tfreuse.core import intervals
 from tfreuse.core.intervals import bootstrap_medians
-from tfreuse.core.schema import timing_stability
+from tfreuse.core.roles import BASELINE, FIX
+from tfreuse.core.schema import retained_tolerance, timing_stability
 from tfreuse.core.units import kib
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
-# Variants that are the fix users are told to apply, besides every `mitigated_<how>`.
-FIX_VARIANTS = ("mitigated", "guarded_creation")
 # A fix "did not fix" when its ratio's whole 95% interval lies above this many times `shared`.
 FIX_TOLERANCE = 1.5
 REFERENCE_SHIFT_LIMIT = 0.25
@@ -223,77 +224,61 @@ def analyze(rows: pd.DataFrame) -> pd.DataFrame:
     return add_stability(merge_processes(add_ratios(rows)))
 
 
-_VERB = {
-    "reinstantiated": "re-instantiating {thing} every step",
-    "recreated": "re-creating {thing} every step",
-    "reinitialized": "re-initializing {thing} every step",
-    "frozen_after_trace": "freezing {thing} after tracing",
-    "new_object_arg": "passing a new layer object on every call",
-    "new_object_arg_reduce_retracing": "passing a new layer object on every call with reduce_retracing=True",
-    "per_timestep": "a separate cell per time step",
-    "per_position": "separate projections per position",
-    "creation_every_call": "creating a variable inside tf.function on every call",
-    "predict_per_batch": "calling model.predict on every small batch",
-    "python_scalar": "passing the step number as a Python int",
-    "changing_shape": "feeding a batch of a new shape every step",
-    "function_per_step": "creating a new tf.function every step",
-    "method_per_object": "creating a new object with a tf.function method every step",
-    "recompiled": "recompiling the model with a new optimizer every step",
-    "optimizer_per_step": "creating a new optimizer every step of a custom loop",
-    "load_model_per_request": "calling keras.models.load_model for every request",
-    "load_weights_per_request": "building the model and loading its weights for every request",
-    "assigned_in_call": "assigning new sub-layers to attributes inside call()",
-    # Fixes (see `is_fix`): worded so that "still costs" reads right.
-    "mitigated_clear_session": "a new model per trial after keras.backend.clear_session()",
-    "mitigated_gc_collect": "a new model per trial after gc.collect()",
-    "mitigated_predict_on_batch": "model.predict_on_batch on every small batch",
-    "mitigated_direct_call": "calling the model eagerly on every small batch",
-    "mitigated_scalar_as_variable": "the step number through a tf.Variable",
-    "mitigated_scalar_reduce_retracing": "the step number as a Python int with reduce_retracing=True",
-    "mitigated_shape_input_signature": "new batch shapes through an input_signature with None",
-    "mitigated_shape_reduce_retracing": "new batch shapes with reduce_retracing=True",
-    "mitigated_same_optimizer": "recompiling every step with the same optimizer",
-    "mitigated_optimizer_once": "a custom loop with its optimizer made once",
-}
-_THING = {
-    "shared_layer": "a layer", "training_loop": "the trained variable",
-    "transfer_learning": "the pretrained extractor", "recurrent": "the LSTM",
-    "attention": "the attention layer", "function_rules": "a variable",
-    "model_in_loop": "the model (built, compiled and fit per trial)",
-    "layers_in_call": "the sub-layers inside call()",
-}
-_MODE = {"eager": "in eager mode", "function": "inside tf.function", "jit": "under XLA"}
 # A mode's name in a table or figure (the records say `jit` for tf.function(jit_compile=True)).
 MODE_NAMES = {"eager": "eager", "function": "tf.function", "jit": "XLA"}
-# Where the mode is Keras' own setting for fit/predict/train_on_batch (scenarios.keras_models).
-_KERAS_MODE = {"eager": "with run_eagerly=True", "function": "in Keras' default (tf.function) mode",
-               "jit": "with jit_compile=True"}
-_KERAS_MODE_SCENARIOS = ("model_in_loop", "predict_in_loop", "recompile_in_loop")
+# A fix "did not fix" its time when its ratio's whole 95% interval lies above this many times
+# `shared`, its learning when it keeps under this share of `shared`'s.
+LEARNING_KEPT = 0.9
 
 
-def is_fix(variant: str) -> bool:
-    """Whether `variant` is a fix users are told to apply (`mitigated`, `mitigated_<how>`, ...)."""
-    return variant in FIX_VARIANTS or variant.startswith("mitigated_")
+def is_fix(rows: pd.DataFrame) -> pd.Series:
+    """Which rows are fixes users are told to apply, as their scenarios declare (`variant_role`)."""
+    return rows["variant_role"] == FIX
 
 
-def _not_fixed(row: pd.Series) -> bool:
-    """A fix whose whole interval is above FIX_TOLERANCE x shared, that retraces every step, or
-    that keeps under 90% of the learning."""
-    traces, retained = row.get("traces_per_step"), row.get("learning_retained")
-    return bool(row.get("ratio_ci_low", np.nan) > FIX_TOLERANCE
-                or (traces is not None and np.isfinite(traces) and traces >= 1)
-                or (retained is not None and np.isfinite(retained) and retained < 0.9))
+def _finite(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and not np.isfinite(value))
+
+
+def not_restored(row: pd.Series, baseline: pd.Series | None = None) -> list[str]:
+    """The figures a fix declares it brings back (`fix_restores`) that it did not, in that order.
+
+    time: its ratio's whole interval above FIX_TOLERANCE x `shared`; traces: it retraces every
+    step; memory: it keeps more bytes per step than `baseline` (the situation's `shared` row),
+    beyond the two readings' tolerance; learning: it keeps under LEARNING_KEPT of `shared`'s;
+    drift: its frozen weights moved more than `baseline`'s.
+    """
+    failed = []
+    for figure in filter(None, str(row.get("fix_restores") or "").split(", ")):
+        if figure == "time":
+            bad = row.get("ratio_ci_low", np.nan) > FIX_TOLERANCE
+        elif figure == "traces":
+            bad = _finite(row.get("traces_per_step")) and row["traces_per_step"] >= 1
+        elif figure == "learning":
+            bad = _finite(row.get("learning_retained")) and row["learning_retained"] < LEARNING_KEPT
+        elif figure == "memory":
+            kept, reference = row.get("retained_bytes_per_step"), _baseline_value(baseline, "retained_bytes_per_step")
+            bad = (_finite(kept) and _finite(reference)
+                   and kept - reference > retained_tolerance(kept, reference))
+        else:
+            drift, reference = row.get("frozen_weight_drift"), _baseline_value(baseline, "frozen_weight_drift")
+            bad = _finite(drift) and drift > (reference if _finite(reference) else 0.0)
+        if bad:
+            failed.append(figure)
+    return failed
+
+
+def _baseline_value(baseline: pd.Series | None, column: str) -> Any:
+    return None if baseline is None else baseline.get(column)
 
 
 def headline(row: pd.Series, name_machine: bool = True) -> str:
     """One sentence with figures for a variant row that has a ratio (the machine named at its end
     unless `name_machine` is False, for a page that names its one machine once)."""
     # Only our own wording is a format string: a variant's name may hold braces.
-    verb = (_VERB[row["variant"]].format(thing=_THING.get(row["scenario"], "the layer"))
-            if row["variant"] in _VERB else f"the {row['variant']} variant")
-    costs = "still costs" if is_fix(row["variant"]) else "costs"
-    modes = _KERAS_MODE if row["scenario"] in _KERAS_MODE_SCENARIOS else _MODE
-    text = (f"{verb[0].upper()}{verb[1:]} {modes.get(row['mode'], row['mode'])} {costs} "
+    phrase = str(row["variant_phrase"])
+    costs = "still costs" if row["variant_role"] == FIX else "costs"
+    text = (f"{phrase[0].upper()}{phrase[1:]} {row['mode_phrase']} {costs} "
             f"{row['ratio']:.1f}x the shared step time")
     if np.isfinite(row.get("ratio_ci_low", np.nan)):
         text += (f" ({interval_label(row.get('processes', 1))}: "
@@ -307,16 +292,24 @@ def headline(row: pd.Series, name_machine: bool = True) -> str:
     if traces is not None and np.isfinite(traces) and traces > 0:
         text += ", retracing every step" if traces == 1 else f", retracing {traces:.2g} times per step"
     retained = row.get("learning_retained")
-    if retained is not None and np.isfinite(retained) and retained < 0.9:
+    if retained is not None and np.isfinite(retained) and retained < LEARNING_KEPT:
         text += f", keeping {retained:.0%} of the learning"
+    drift = row.get("frozen_weight_drift")
+    if _finite(drift) and drift > 0:
+        text += f", its frozen weights moving by up to {drift:.2g}"
     where = f", on {row['machine']}" if name_machine else ""
     return text + f" ({row['scenario']}, {row['size']}, {row['device']}{where})."
 
 
+def _situation(row: pd.Series) -> tuple[str, ...]:
+    return tuple("" if pd.isna(row.get(c)) else str(row.get(c)) for c in SITUATION)
+
+
 def _headline_rows(analyzed: pd.DataFrame, per_scenario: int) -> list[tuple[bool, pd.Series]]:
     """(is a fix, row) of each headline, in the order `headlines` gives them."""
-    measured = analyzed[analyzed["ratio"].notna() & (analyzed["variant"] != "shared")]
-    fixes = measured["variant"].map(is_fix).astype(bool)
+    baselines = {_situation(row): row for _, row in analyzed[analyzed["variant_role"] == BASELINE].iterrows()}
+    measured = analyzed[analyzed["ratio"].notna() & (analyzed["variant_role"] != BASELINE)]
+    fixes = is_fix(measured)
     chosen = []
     for (machine, scenario), group in measured[~fixes].groupby(["machine", "scenario"], sort=True):
         for _, row in group.sort_values("ratio", ascending=False).head(per_scenario).iterrows():
@@ -324,14 +317,14 @@ def _headline_rows(analyzed: pd.DataFrame, per_scenario: int) -> list[tuple[bool
         here = (measured["machine"] == machine) & (measured["scenario"] == scenario)
         scenario_fixes = measured[fixes & here]
         for _, row in scenario_fixes.sort_values("ratio", ascending=False).iterrows():
-            if _not_fixed(row):
+            if not_restored(row, baselines.get(_situation(row))):
                 chosen.append((True, row))
     return chosen
 
 
 def headlines(analyzed: pd.DataFrame, per_scenario: int = 1, name_machine: bool = True) -> list[str]:
     """The costliest anti-pattern of each scenario on each machine, in plain words, each
-    followed by the scenario's fixes that did not fix (see `_not_fixed`), costliest first."""
+    followed by the scenario's fixes that did not bring back what they declare (`not_restored`), costliest first."""
     return [headline(row, name_machine) for _, row in _headline_rows(analyzed, per_scenario)]
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tfreuse.core import intervals
+from tfreuse.core.schema import retained_tolerance
 from tfreuse.core.units import kib, number
 from tfreuse.report.analyze import latest_runs, ratio_rounds
 from tfreuse.report.load import Loaded, ReportInputError
@@ -35,18 +36,6 @@ WALL_THRESHOLD = 0.10
 SAME_JOB = "same-job A/B"
 ACROSS_RUNS = "across runs"
 
-
-# Two readings of retained bytes per step agree within the larger of these: 16 KB/step absolute
-# (allocator bookkeeping moves small figures by a few KB between runs) and 10% of the larger
-# reading; a run in default and in reversed order agrees within it (docs/methodology.md,
-# "Retained memory, and order independence").
-RETAINED_TOLERANCE_BYTES = 16_000
-RETAINED_TOLERANCE_RELATIVE = 0.10
-
-
-def retained_tolerance(first: float, second: float) -> float:
-    """How far two readings of retained bytes per step may differ and still agree."""
-    return max(RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE * max(abs(first), abs(second)))
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pandas as pd
 from tfreuse.core import schema
 from tfreuse.core.atomic import atomic_write
 from tfreuse.core.errors import UserInputError
+from tfreuse.core.roles import BASELINE
 from tfreuse.core.units import kib, number
 from tfreuse.report.analyze import MODE_NAMES, analyze, errors, interval_label, is_fix
 from tfreuse.report.load import STAT_COLUMNS, Loaded, load
@@ -51,8 +52,8 @@ def selected_rows(analyzed: pd.DataFrame) -> pd.DataFrame:
     Scenarios are ordered by that variant's ratio, costliest first; fixes by their ratio.
     """
     measured = analyzed[analyzed["tfreuse"].astype(bool) & analyzed["ratio"].notna()
-                        & (analyzed["variant"] != "shared")]
-    fixes = measured["variant"].map(is_fix).astype(bool)
+                        & (analyzed["variant_role"] != BASELINE)]
+    fixes = is_fix(measured)
     worst = (measured[~fixes].sort_values("ratio", ascending=False)
              .drop_duplicates("scenario"))
     chosen = []

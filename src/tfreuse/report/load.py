@@ -13,12 +13,14 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from tfreuse.core.busy import verdict
 from tfreuse.core.errors import UserInputError
 from tfreuse.core.machine import machine_label
+from tfreuse.core.roles import MODE_PHRASES, by_name
 from tfreuse.core.schema import FIELDS, SCENARIO_FIELDS
 
 STAT_COLUMNS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops")
@@ -109,8 +111,19 @@ def _rows_of(data: dict, path: Path, machine: str, run: str) -> list[dict]:
             row["scenario"] = row["group"] or Path(str(bench.get("fullname", "")).split("::")[0]).stem
             row["variant"] = row["name"]
             row["outcome"] = "ok"
+        if row.get("variant_role") is None:
+            row.update(_meaning_by_name(str(row["variant"]), row.get("mode")))
+        row["fix_restores"] = ", ".join(row["fix_restores"] or ())  # one cell of the table
         rows.append(row)
     return rows
+
+
+def _meaning_by_name(variant: str, mode: Any) -> dict:
+    """A record written before records said what their variant means (schema 4 and older), or
+    another suite's row: the naming convention's meaning and the default mode phrase."""
+    meaning = by_name(variant)
+    return {"variant_role": meaning.role, "variant_phrase": meaning.phrase, "fix_restores": list(meaning.restores),
+            "mode_phrase": MODE_PHRASES.get(mode, mode) if mode is not None else None}
 
 
 def rows_of(data: dict, source: str) -> pd.DataFrame:

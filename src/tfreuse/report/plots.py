@@ -22,7 +22,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, NullFormatter, NullLocator
 
-from tfreuse.report.analyze import MODE_NAMES, interval_label, is_fix
+from tfreuse.core.roles import ANTI_PATTERN
+from tfreuse.report.analyze import MODE_NAMES, interval_label
 
 _WIDTH = 9.0
 _OVERVIEW_WIDTH = 7.5
@@ -208,7 +209,7 @@ def overview(rows: pd.DataFrame) -> str | None:
     (log scale, with its interval) and bytes retained per step, one row of panels per scenario."""
     rows = rows[rows["tfreuse"].astype(bool) & (rows["outcome"] == "ok")]
     sizes = size_order(rows)  # from the `shared` rows, left out of the chart itself
-    rows = rows[(rows["variant"] != "shared") & ~rows["variant"].map(is_fix).astype(bool)]
+    rows = rows[rows["variant_role"] == ANTI_PATTERN]
     rows = rows[rows["ratio"].notna() | rows["retained_bytes_per_step"].notna()]
     if rows.empty:
         return None

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tfreuse.core.roles import Variant
 from tfreuse.engine.harness import Context, Scenario, Step
 from tfreuse.engine.layers import make_redrawable, prebuild, reinitialize
 
@@ -28,6 +29,16 @@ XLA_RECOMPILE_SKIP = ("a new layer under XLA means a trace plus an XLA compile e
                       "here); that cost is measured once, in the shared_layer scenario")
 LEARNING_STEPS = 20
 LEARNING_RATE = 0.1
+
+
+def reuse_meanings(thing: str) -> dict[str, Variant]:
+    """The layer-reuse variants' meanings, worded for `thing` (e.g. "the LSTM")."""
+    return {
+        "shared": Variant.baseline(f"{thing} made once and called on every batch"),
+        "reinstantiated": Variant(f"re-instantiating {thing} every step"),
+        "reinitialized": Variant(f"re-initializing {thing} every step"),
+        "mitigated": Variant.fix(f"asking a functools.cache'd factory for {thing} every step"),
+    }
 
 
 def as_inputs(made: Any) -> tuple:
@@ -65,6 +76,8 @@ class LayerReuse(Scenario):
 
     `layouts` adds variants whose layer comes from another factory (e.g. distinct weights per
     time step) and is then reused like `shared`, so the structural cost shows beside the others.
+    Reports word the variants for `thing`; `phrases` words a layout, or rewords any variant (a
+    phrase, or a `Variant`).
     """
 
     modes = ("eager", "function", "jit")
@@ -73,13 +86,15 @@ class LayerReuse(Scenario):
                  sizes: Mapping[str, Mapping[str, Any]],
                  layouts: Mapping[str, LayerFactory] | None = None,
                  skips: Mapping[tuple[str, str], str] | None = None,
-                 loss: Loss | None = None):
+                 loss: Loss | None = None, thing: str = "the layer",
+                 phrases: Mapping[str, str | Variant] | None = None):
         self.name = name
         self.make_layer = make_layer
         self.make_inputs = make_inputs
         self.sizes = sizes
         self.layouts = dict(layouts or {})
-        self.variants = REUSE_VARIANTS + tuple(self.layouts)
+        layout_meanings = {name: Variant(f"the {name} layout") for name in self.layouts}
+        self.variants = {**reuse_meanings(thing), **layout_meanings, **dict(phrases or {})}
         self.skips = dict(skips or {})
         self.loss = loss
         self.learning_steps = LEARNING_STEPS if loss is not None else None
