@@ -2,7 +2,9 @@
 
 Reports and outside tools read these keys from pytest-benchmark JSON, so a key is only ever added
 (with a bump of SCHEMA_VERSION when keys are added or a meaning changes), never renamed silently.
-The report reads every version: a key an older record lacks is a missing value, never an error.
+The report reads every version, each record brought to this layout once as it is loaded
+(`tfreuse.report.load.upgrade`: a step per version); a key an older record lacks is a missing
+value, never an error.
 
 One list of fields: each names its group and the value a fresh record holds, so a case's record
 starts from `new_record`, `--tfreuse-isolate` hands back the `probe` group, and the self-check

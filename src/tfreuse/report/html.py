@@ -31,11 +31,6 @@ TEXT_COLUMNS = 5
 
 
 def _row(row: dict) -> dict:
-    per_step = row.get("variables_created_per_step")
-    if per_step is None or not math.isfinite(per_step):  # results written before the memory window
-        steps = row.get("measured_steps") or 0
-        created = row.get("variables_created")
-        per_step = created / steps if steps and created is not None and math.isfinite(created) else None
     ci = ""
     if math.isfinite(row.get("ratio_ci_low", math.nan)) and row["variant"] != "shared":
         ci = f"{row['ratio_ci_low']:.2f}–{row['ratio_ci_high']:.2f}"
@@ -47,8 +42,8 @@ def _row(row: dict) -> dict:
         ratio += " ~"
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median, ratio,
              ci, str(int(row.get("processes") or 1)), number(row.get("traces_per_step"), ".2g"),
-             kib(row.get("retained_bytes_per_step")),
-             number(per_step, ".2g"), kib(row.get("allocator_peak_delta_bytes") or math.nan),
+             kib(row.get("retained_bytes_per_step")), number(row.get("variables_created_per_step"), ".2g"),
+             kib(row.get("allocator_peak_delta_bytes") or math.nan),
              kib(row.get("rss_growth_per_step_bytes")),
              number(row.get("learning_retained"), ".0%"), number(row.get("frozen_weight_drift"), ".3g"),
              number(row.get("param_bytes"), ",.0f")]

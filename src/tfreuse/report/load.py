@@ -1,7 +1,9 @@
 """Load pytest-benchmark JSON files (one run or many, from one machine or many) into one DataFrame.
 
-One row per benchmark result. tfreuse rows carry the extra_info figures; rows from other
-pytest-benchmark suites (format 3.x to 5.x) are kept as generic rows with their timings.
+One row per benchmark result. tfreuse rows carry the extra_info figures, each record brought to
+the current layout once, as it is read (`upgrade`), so nothing after loading patches an older
+version; rows from other pytest-benchmark suites (format 3.x to 5.x) are kept as generic rows
+with their timings.
 Files that cannot be read are skipped with a one-line warning naming them; the caller decides
 what to do when nothing usable remains.
 """
@@ -10,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -25,6 +28,38 @@ STAT_COLUMNS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops"
 FIGURE_COLUMNS = tuple(f.name for f in FIELDS + SCENARIO_FIELDS if f.name != "size_params")
 # Raw per-round timings: lists, kept for the analysis and left out of the CSV.
 SAMPLE_COLUMNS = ("samples", "shared_samples_s")
+
+
+def _from_version_1(record: dict) -> None:
+    """Version 1 had no memory window: variables created per step are those of the timed rounds."""
+    steps, created = record.get("measured_steps"), record.get("variables_created")
+    if record.get("variables_created_per_step") is None and steps and created is not None:
+        record["variables_created_per_step"] = created / steps
+
+
+def _from_version_2(record: dict) -> None:
+    """Rounds are the planned ones only: `precision_target` and `rounds_stop` are gone."""
+    record.pop("precision_target", None)
+    record.pop("rounds_stop", None)
+
+
+def _from_version_3(record: dict) -> None:
+    """Instruction counts are new: an older record's are missing values (nothing was counted)."""
+
+
+# Each older layout's step to the next version (as pyperf's loader upgrades old files).
+_UPGRADES: dict[int, Callable[[dict], None]] = {1: _from_version_1, 2: _from_version_2, 3: _from_version_3}
+
+
+def upgrade(record: Mapping[str, Any]) -> dict:
+    """A copy of `record` (extra_info of any schema version) in the current layout: each older
+    version's step applied in turn. `schema_version` still says which layout the run wrote."""
+    upgraded = dict(record)
+    version = upgraded.get("schema_version")
+    while version in _UPGRADES:
+        _UPGRADES[version](upgraded)
+        version += 1
+    return upgraded
 
 
 class ReportInputError(UserInputError):
@@ -88,7 +123,7 @@ def _rows_of(data: dict, path: Path, machine: str, run: str) -> list[dict]:
         if not isinstance(bench, dict) or not isinstance(bench.get("stats"), dict):
             continue
         stats = bench["stats"]
-        extra = bench.get("extra_info") or {}
+        extra = upgrade(bench.get("extra_info") or {})
         row = {
             "source": str(path),
             "machine": machine,
