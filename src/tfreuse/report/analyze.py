@@ -21,7 +21,7 @@ import pandas as pd
 from tfreuse.core import intervals
 from tfreuse.core.intervals import bootstrap_medians
 from tfreuse.core.schema import timing_stability
-from tfreuse.core.units import kib
+from tfreuse.core.units import interval_text, kib
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 # Variants that are the fix users are told to apply, besides every `mitigated_<how>`.
@@ -295,9 +295,9 @@ def headline(row: pd.Series, name_machine: bool = True) -> str:
     modes = _KERAS_MODE if row["scenario"] in _KERAS_MODE_SCENARIOS else _MODE
     text = (f"{verb[0].upper()}{verb[1:]} {modes.get(row['mode'], row['mode'])} {costs} "
             f"{row['ratio']:.1f}x the shared step time")
-    if np.isfinite(row.get("ratio_ci_low", np.nan)):
-        text += (f" ({interval_label(row.get('processes', 1))}: "
-                 f"{row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})")
+    interval = interval_text(row.get("ratio_ci_low"), row.get("ratio_ci_high"), ".1f", dash="-")
+    if interval:
+        text += f" ({interval_label(row.get('processes', 1))}: {interval})"
     # Bytes in use kept per step, not RSS growth: RSS grows only when the allocator runs out of
     # free pages, so it read 0.0 KiB/step for a retracing step that keeps ~250 KiB every step.
     kept = row.get("retained_bytes_per_step")

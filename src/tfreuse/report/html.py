@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from tfreuse.core.units import kib, number
+from tfreuse.core.units import interval_text, kib, number, ratio_text
 from tfreuse.report import plots
 from tfreuse.report.analyze import (
     REFERENCE_SHIFT_LIMIT,
@@ -31,13 +31,11 @@ TEXT_COLUMNS = 5
 
 
 def _row(row: dict) -> dict:
-    ci = ""
-    if math.isfinite(row.get("ratio_ci_low", math.nan)) and row["variant"] != "shared":
-        ci = f"{row['ratio_ci_low']:.2f}–{row['ratio_ci_high']:.2f}"
+    ci = interval_text(row.get("ratio_ci_low"), row.get("ratio_ci_high")) if row["variant"] != "shared" else ""
     median = "" if row["outcome"] == "error" else number(row["median"] * 1e3, ".3f")
     if row.get("unstable") and median:
         median += " !"
-    ratio = number(row.get("ratio"), ".2f", "x") if row["outcome"] == "ok" else "refused"
+    ratio = ratio_text(row.get("ratio")) if row["outcome"] == "ok" else "refused"
     if row.get("shifted") and ratio:
         ratio += " ~"
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median, ratio,
