@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from tfreuse.core.profiles import Profile
-from tfreuse.engine.harness import Case, _base_record
+from tfreuse.engine.harness import Case, base_record
 from tfreuse.report.load import load
 from tfreuse.report.output import write_report
 
@@ -26,7 +26,7 @@ SAMPLES_PER_RESULT = 20
 def _result(rng, machine: int, case: Case, profile: Profile) -> dict:
     cost = {"shared": 1.0, "reinstantiated": 40.0, "reinitialized": 4.0, "mitigated": 1.05}[case.variant]
     samples = (1e-3 * cost * (1 + machine / 10) * rng.lognormal(0, 0.05, SAMPLES_PER_RESULT)).tolist()
-    extra = _base_record(case, {"batch": 32}, profile)
+    extra = base_record(case, {"batch": 32}, profile)
     extra.update(measured_steps=20, traces_per_step=float(case.variant == "reinstantiated"),
                  rss_growth_per_step_bytes=float(rng.normal(0, 100)))
     return {

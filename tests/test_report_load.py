@@ -3,7 +3,9 @@ import shutil
 
 import pytest
 
-from tfreuse.report.load import FIGURE_COLUMNS, ReportInputError, load
+from tfreuse.core import schema
+from tfreuse.report import load as load_module
+from tfreuse.report.load import FIGURE_COLUMNS, ReportInputError, load, upgrade
 
 from tests.report_helpers import FIXTURES, MACHINE_A, derived_run
 
@@ -72,3 +74,50 @@ def test_inputs_are_never_modified(tmp_path):
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in FIXTURES.iterdir()}
     load([FIXTURES])
     assert before == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in FIXTURES.iterdir()}
+
+
+def test_every_older_version_has_one_upgrade_step():
+    assert sorted(load_module._UPGRADES) == list(range(1, schema.SCHEMA_VERSION))
+
+
+def test_a_version_1_record_gets_its_variables_per_step_from_the_timed_rounds():
+    old = {"schema_version": 1, "measured_steps": 20, "variables_created": 40, "variant": "reinstantiated"}
+    assert upgrade(old) == {**old, "variables_created_per_step": 2.0, "variant_role": "anti-pattern",
+                            "variant_phrase": "the reinstantiated variant", "fix_restores": [], "mode_phrase": None}
+    assert "variables_created_per_step" not in old  # the record read is never changed
+    refused = {"schema_version": 1, "measured_steps": 0, "variables_created": 0}
+    assert upgrade(refused) == refused
+
+
+def test_a_version_4_record_gets_the_meaning_its_variants_name_gives_unless_it_says_its_own():
+    old = {"schema_version": 4, "variant": "mitigated_cache", "mode": "jit"}
+    assert upgrade(old) == {**old, "variant_role": "fix", "variant_phrase": "the mitigated_cache variant",
+                            "fix_restores": ["time", "traces", "learning"], "mode_phrase": "under XLA"}
+    annotated = {**old, "variant_role": "anti-pattern", "variant_phrase": "a cache", "fix_restores": [],
+                 "mode_phrase": "with XLA"}
+    assert upgrade(annotated) == annotated
+
+
+def test_a_version_2_record_loses_the_fields_version_3_dropped():
+    old = {"schema_version": 2, "precision_target": 0.045, "rounds_stop": "precise", "variables_created_per_step": 2.0}
+    assert upgrade(old) == {"schema_version": 2, "variables_created_per_step": 2.0}
+
+
+@pytest.mark.parametrize("record", [
+    {"schema_version": 3, "measured_steps": 20, "variables_created": 40, "variables_created_per_step": None},
+    {"schema_version": schema.SCHEMA_VERSION, "measured_steps": 20, "variables_created": 40,
+     "variables_created_per_step": None},
+    {"name": "another suite's extra_info"},
+])
+def test_a_recent_record_or_another_suites_is_left_as_it_is(record):
+    assert upgrade(record) == record  # a timing-only process's null per-step count stays null
+
+
+def test_a_version_1_file_loads_in_the_current_layout():
+    rows = load([MACHINE_A]).rows
+    assert set(rows["schema_version"]) == {1}
+    assert list(rows[list(FIGURE_COLUMNS)].columns) == list(FIGURE_COLUMNS)
+    measured = rows[rows["measured_steps"] > 0]
+    assert len(measured) == 15 and rows.loc[rows["measured_steps"] == 0, "variables_created_per_step"].isna().all()
+    assert (measured["variables_created_per_step"] == measured["variables_created"] / measured["measured_steps"]).all()
+    assert "precision_target" not in rows and "rounds_stop" not in rows

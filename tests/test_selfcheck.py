@@ -36,6 +36,13 @@ def _run(folder, name, reinstantiated_factor=1.0, traces=None, retained_shift=0.
     return path
 
 
+def test_order_independence_checks_the_figures_the_schema_says_repeat():
+    assert set(selfcheck.EXACT_FIGURES) == {"traces_per_step", "variables_per_step", "live_variables_delta",
+                                            "first_step_trace_events", "cache_entries_per_step",
+                                            "variables_created_per_step", "variables_alive_per_step"}
+    assert selfcheck.MEMORY_FIGURES == ("retained_bytes_per_step",)
+
+
 def _by_name(checks):
     return {check.name.split(" (")[0]: check for check in checks}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tfreuse.core.errors import UserInputError, first_line
-from tfreuse.core.units import kib
+from tfreuse.core.units import interval_text, kib
 
 
 class MeasureError(UserInputError):
@@ -188,8 +188,7 @@ def table(path: Path) -> str:
              f"{'traces/step':>11} {'kept/step':>11} {'vars/step':>9}"]
     for r in rows.itertuples():
         per_step = r.variables_created_per_step if pd.notna(r.variables_created_per_step) else 0
-        span = (f"{r.ratio_ci_low:.2f}-{r.ratio_ci_high:.2f}"
-                if pd.notna(r.ratio_ci_low) and r.variant != "shared" else "")
+        span = interval_text(r.ratio_ci_low, r.ratio_ci_high, dash="-") if r.variant != "shared" else ""
         lines.append(f"{r.variant:<15} {r.mode:<9} {r.device:<7} {r.median * 1e3:>8.3f} ms "
                      f"{r.ratio:>7.2f}x {span:>15} {r.traces_per_step:>11.2g} "
                      f"{kib(r.retained_bytes_per_step):>11} {per_step:>9.2g}")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfreuse.core import schema
 from tfreuse.core.devices import child_environment
 from tfreuse.core.schema import RETAINED_TOLERANCE_BYTES, RETAINED_TOLERANCE_RELATIVE, retained_tolerance
 from tfreuse.core.units import kib
@@ -35,14 +36,14 @@ QUICK_SECONDS = 120.0
 # spread of its own, so a perfectly calibrated interval holds it about 83% of the time when both
 # sides have the same spread; intervals over rounds alone hold it far less often.
 COVERAGE = 0.90
-# Order independence: counts must match exactly (live variables: the same count, or the same
-# count per step, as a leak grows with the number of rounds); bytes retained per step within
-# 10%, or within 16 KB/step for figures below 160 KB/step (bytes in use, not RSS: RSS growth
-# depends on what earlier cases freed, so it is no longer checked here).
-EXACT_FIGURES = ("traces_per_step", "variables_per_step", "live_variables_delta",
-                 "first_step_trace_events", "cache_entries_per_step", "variables_created_per_step",
-                 "variables_alive_per_step")
-MEMORY_FIGURES = ("retained_bytes_per_step",)
+# Order independence, by how the schema says each figure repeats: counts must match exactly (live
+# variables: the same count, or the same count per step, as a leak grows with the number of
+# rounds), and so must the variables created per timed step (`per_step_counts`: the rounds'
+# count varies by run); bytes retained per step within 10%, or within 16 KB/step for figures
+# below 160 KB/step (bytes in use, not RSS: RSS growth depends on what earlier cases freed, so it
+# is not checked here).
+EXACT_FIGURES = ("variables_per_step",) + schema.names(repeats=schema.EXACTLY)
+MEMORY_FIGURES = schema.names(repeats=schema.WITHIN_TOLERANCE)
 CASE = ["scenario", "variant", "mode", "device", "size"]
 # Two `make bench` measurements of one commit, back to back: each one's 95% interval (over its
 # processes) holds the other's ratio in at least this share of rows, in both directions; at most

@@ -154,51 +154,12 @@ class Scenario:
         ]
 
 
-def _base_record(case: Case, params: Mapping[str, Any], profile: Profile) -> dict:
-    return {
-        "schema_version": schema.SCHEMA_VERSION,
-        "scenario": case.scenario,
-        "variant": case.variant,
-        "mode": case.mode,
-        "device": case.device,
-        "size": case.size,
-        "size_params": dict(params),
-        **meaning_fields(None, case),
-        "profile": profile.name,
-        "outcome": "ok",
-        "error_type": None,
-        "error_message": None,
-        "first_step_s": None,
-        "first_step_trace_events": 0,
-        "measured_steps": 0,
-        "trace_events": 0,
-        "traces_per_step": 0.0,
-        "tracing_cache_delta": 0,
-        "variables_created": 0,
-        "live_variables_delta": 0,
-        "rss_growth_per_step_bytes": 0.0,
-        "rss_peak_delta_bytes": 0,
-        "timing_rsd": None,
-        "timing_unstable": None,
-        "memory_window_steps": 0,
-        "retained_bytes_per_step": None,
-        "retained_components": None,
-        "retained_unavailable": "not measured: TensorFlow refused the variant",
-        "retained_native_heap_bytes_per_step": None,
-        "retained_python_heap_bytes_per_step": None,
-        "retained_allocator_bytes_per_step": None,
-        "cache_entries_per_step": None,
-        "variables_created_per_step": None,
-        "variables_alive_per_step": None,
-        "allocator_current_delta_bytes": None,
-        "allocator_peak_bytes": None,
-        "allocator_peak_delta_bytes": None,
-        "shared_samples_s": None,
-        "probe_process": "same",
-        "instructions_per_step": None,
-        "instruction_steps": 0,
-        "instructions_unavailable": instructions.NOT_COUNTED,
-    }
+def base_record(case: Case, params: Mapping[str, Any], profile: Profile, scenario: Scenario | None = None) -> dict:
+    """The record of `case` before it is measured: the schema's defaults, which case it is and what
+    its variant and mode mean (`meaning_fields`)."""
+    return schema.new_record(scenario=case.scenario, variant=case.variant, mode=case.mode, device=case.device,
+                             size=case.size, size_params=dict(params), profile=profile.name,
+                             **meaning_fields(scenario, case))
 
 
 def meaning_fields(scenario: Scenario | None, case: Case) -> dict:
@@ -432,7 +393,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
     import tensorflow as tf
 
     params = scenario.sizes[case.size]
-    record = {**_base_record(case, params, profile), **meaning_fields(scenario, case)}
+    record = base_record(case, params, profile, scenario)
     conditions.prepare_case(profile.seed)
     ctx = Context(case, params, profile)
     expected = scenario.expected_errors.get((case.variant, case.mode))

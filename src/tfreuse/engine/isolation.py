@@ -17,18 +17,13 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from tfreuse.core import schema
 from tfreuse.core.devices import child_environment
 
 RECORD_ENV = "TFREUSE_ISOLATED_RECORD"
-# Figures that could depend on what ran before in the process; the rest stay the main process's.
-FIGURES = ("first_step_trace_events", "measured_steps", "trace_events", "traces_per_step",
-           "tracing_cache_delta", "variables_created", "live_variables_delta",
-           "rss_growth_per_step_bytes", "rss_peak_delta_bytes",
-           "allocator_current_delta_bytes", "allocator_peak_bytes", "allocator_peak_delta_bytes",
-           "memory_window_steps", "retained_bytes_per_step", "retained_components",
-           "retained_unavailable", "retained_native_heap_bytes_per_step",
-           "retained_python_heap_bytes_per_step", "retained_allocator_bytes_per_step",
-           "cache_entries_per_step", "variables_created_per_step", "variables_alive_per_step")
+# The probes' figures, which could depend on what ran before in the process; the rest stay the
+# main process's (`probe_process` is what this module sets).
+FIGURES = tuple(name for name in schema.names(schema.PROBE) if name != "probe_process")
 
 
 def hand_back(record: dict) -> bool:

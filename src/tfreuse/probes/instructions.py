@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tfreuse.core.schema import NOT_COUNTED
+
 # The folder of this process's callgrind dumps and its compiled shim, set by `environment()`.
 OUT_ENV = "TFREUSE_CALLGRIND_OUT"
 # Steady steps counted per case: counts repeat to within 0.2% between fresh processes, so a few
@@ -34,8 +36,6 @@ OUT_ENV = "TFREUSE_CALLGRIND_OUT"
 COUNTED_STEPS = 5
 # Functions of TensorFlow's Eigen thread pools that run while a worker waits for work.
 IDLE_SPIN = ("::MaybeGetTask(", "::WaitForWork(", "EventCount::CommitWait(", "::WorkerLoop(")
-NOT_COUNTED = ("not counted: instructions are counted by `tfreuse instructions` (and `tfreuse ab`), "
-               "which run the cases under valgrind")
 
 _SHIM_SOURCE = r"""
 #include <valgrind/valgrind.h>

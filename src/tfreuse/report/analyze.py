@@ -24,7 +24,7 @@ from tfreuse.core import intervals
 from tfreuse.core.intervals import bootstrap_medians
 from tfreuse.core.roles import BASELINE, FIX
 from tfreuse.core.schema import retained_tolerance, timing_stability
-from tfreuse.core.units import kib
+from tfreuse.core.units import interval_text, kib
 
 SITUATION = ["machine", "run", "scenario", "mode", "device", "size"]
 # A fix "did not fix" when its ratio's whole 95% interval lies above this many times `shared`.
@@ -280,9 +280,9 @@ def headline(row: pd.Series, name_machine: bool = True) -> str:
     costs = "still costs" if row["variant_role"] == FIX else "costs"
     text = (f"{phrase[0].upper()}{phrase[1:]} {row['mode_phrase']} {costs} "
             f"{row['ratio']:.1f}x the shared step time")
-    if np.isfinite(row.get("ratio_ci_low", np.nan)):
-        text += (f" ({interval_label(row.get('processes', 1))}: "
-                 f"{row['ratio_ci_low']:.1f}-{row['ratio_ci_high']:.1f})")
+    interval = interval_text(row.get("ratio_ci_low"), row.get("ratio_ci_high"), ".1f", dash="-")
+    if interval:
+        text += f" ({interval_label(row.get('processes', 1))}: {interval})"
     # Bytes in use kept per step, not RSS growth: RSS grows only when the allocator runs out of
     # free pages, so it read 0.0 KiB/step for a retracing step that keeps ~250 KiB every step.
     kept = row.get("retained_bytes_per_step")

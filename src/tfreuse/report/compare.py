@@ -24,7 +24,7 @@ import pandas as pd
 
 from tfreuse.core import intervals
 from tfreuse.core.schema import retained_tolerance
-from tfreuse.core.units import kib, number
+from tfreuse.core.units import interval_text, kib, number
 from tfreuse.report.analyze import latest_runs, ratio_rounds
 from tfreuse.report.load import Loaded, ReportInputError
 
@@ -195,9 +195,8 @@ def _ms(seconds) -> str:
 
 
 def _span(low, high, spec: str, scale: float = 1.0) -> str:
-    if pd.isna(low) or pd.isna(high):
-        return ""
-    return f" [{low * scale:{spec}}, {high * scale:{spec}}]"
+    interval = interval_text(low, high, lambda value: f"{value * scale:{spec}}", ", ", "[]")
+    return f" {interval}" if interval else ""
 
 
 def _arrow(base, cand, spec: str | Callable[[float], str]) -> str:

@@ -10,7 +10,6 @@ markdown file and is only ever replaced there (`tfreuse findings`, `make finding
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,7 @@ from tfreuse.core import schema
 from tfreuse.core.atomic import atomic_write
 from tfreuse.core.errors import UserInputError
 from tfreuse.core.roles import BASELINE
-from tfreuse.core.units import kib, number
+from tfreuse.core.units import kib, number, ratio_text, significant
 from tfreuse.report.analyze import MODE_NAMES, analyze, errors, interval_label, is_fix
 from tfreuse.report.load import STAT_COLUMNS, Loaded, load
 
@@ -33,17 +32,9 @@ KEPT_BENCHMARK_KEYS = ("name", "fullname", "group", "extra_info")
 KEPT_STATS = STAT_COLUMNS + ("data",)
 
 
-def _figure(value: float) -> str:
-    """Three significant digits, trailing zeros kept (`7.00`, `0.688`, `362`)."""
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:#.3g}"
-
-
-def ratio_text(row: pd.Series) -> str:
-    """`12.3x [11.0–13.9]`: a ratio with its interval, three significant digits."""
-    text = f"{_figure(row['ratio'])}x"
-    if math.isfinite(row.get("ratio_ci_low", math.nan)):
-        text += f" [{_figure(row['ratio_ci_low'])}–{_figure(row['ratio_ci_high'])}]"
-    return text
+def ratio_cell(row: pd.Series) -> str:
+    """`12.3x [11.0–13.9]`: a row's ratio with its interval, three significant digits."""
+    return ratio_text(row["ratio"], row.get("ratio_ci_low"), row.get("ratio_ci_high"), significant)
 
 
 def selected_rows(analyzed: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +114,7 @@ def table(loaded: Loaded) -> str:
         cells = [f"**{row['scenario']}**" if first else "", row["variant"] if first else f"fix: {row['variant']}",
                  MODE_NAMES.get(row["mode"], row["mode"]), str(row["size"])]
         cells += [str(row["device"])] if device_column else []
-        cells += [ratio_text(row), number(row.get("traces_per_step"), ".2g"),
+        cells += [ratio_cell(row), number(row.get("traces_per_step"), ".2g"),
                   kib(row.get("retained_bytes_per_step")), number(row.get("learning_retained"), ".0%")]
         lines.append("| " + " | ".join(cells) + " |")
     refusals = refusals_text(analyzed)

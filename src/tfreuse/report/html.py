@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from tfreuse.core.units import kib, number
+from tfreuse.core.units import interval_text, kib, number, ratio_text
 from tfreuse.report import plots
 from tfreuse.report.analyze import (
     REFERENCE_SHIFT_LIMIT,
@@ -31,24 +31,17 @@ TEXT_COLUMNS = 5
 
 
 def _row(row: dict) -> dict:
-    per_step = row.get("variables_created_per_step")
-    if per_step is None or not math.isfinite(per_step):  # results written before the memory window
-        steps = row.get("measured_steps") or 0
-        created = row.get("variables_created")
-        per_step = created / steps if steps and created is not None and math.isfinite(created) else None
-    ci = ""
-    if math.isfinite(row.get("ratio_ci_low", math.nan)) and row["variant"] != "shared":
-        ci = f"{row['ratio_ci_low']:.2f}–{row['ratio_ci_high']:.2f}"
+    ci = interval_text(row.get("ratio_ci_low"), row.get("ratio_ci_high")) if row["variant"] != "shared" else ""
     median = "" if row["outcome"] == "error" else number(row["median"] * 1e3, ".3f")
     if row.get("unstable") and median:
         median += " !"
-    ratio = number(row.get("ratio"), ".2f", "x") if row["outcome"] == "ok" else "refused"
+    ratio = ratio_text(row.get("ratio")) if row["outcome"] == "ok" else "refused"
     if row.get("shifted") and ratio:
         ratio += " ~"
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median, ratio,
              ci, str(int(row.get("processes") or 1)), number(row.get("traces_per_step"), ".2g"),
-             kib(row.get("retained_bytes_per_step")),
-             number(per_step, ".2g"), kib(row.get("allocator_peak_delta_bytes") or math.nan),
+             kib(row.get("retained_bytes_per_step")), number(row.get("variables_created_per_step"), ".2g"),
+             kib(row.get("allocator_peak_delta_bytes") or math.nan),
              kib(row.get("rss_growth_per_step_bytes")),
              number(row.get("learning_retained"), ".0%"), number(row.get("frozen_weight_drift"), ".3g"),
              number(row.get("param_bytes"), ",.0f")]

@@ -1,7 +1,9 @@
 """Load pytest-benchmark JSON files (one run or many, from one machine or many) into one DataFrame.
 
-One row per benchmark result. tfreuse rows carry the extra_info figures; rows from other
-pytest-benchmark suites (format 3.x to 5.x) are kept as generic rows with their timings.
+One row per benchmark result. tfreuse rows carry the extra_info figures, each record brought to
+the current layout once, as it is read (`upgrade`), so nothing after loading patches an older
+version; rows from other pytest-benchmark suites (format 3.x to 5.x) are kept as generic rows
+with their timings.
 Files that cannot be read are skipped with a one-line warning naming them; the caller decides
 what to do when nothing usable remains.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,54 @@ STAT_COLUMNS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops"
 FIGURE_COLUMNS = tuple(f.name for f in FIELDS + SCENARIO_FIELDS if f.name != "size_params")
 # Raw per-round timings: lists, kept for the analysis and left out of the CSV.
 SAMPLE_COLUMNS = ("samples", "shared_samples_s")
+
+
+def _from_version_1(record: dict) -> None:
+    """Version 1 had no memory window: variables created per step are those of the timed rounds."""
+    steps, created = record.get("measured_steps"), record.get("variables_created")
+    if record.get("variables_created_per_step") is None and steps and created is not None:
+        record["variables_created_per_step"] = created / steps
+
+
+def _from_version_2(record: dict) -> None:
+    """Rounds are the planned ones only: `precision_target` and `rounds_stop` are gone."""
+    record.pop("precision_target", None)
+    record.pop("rounds_stop", None)
+
+
+def _from_version_3(record: dict) -> None:
+    """Instruction counts are new: an older record's are missing values (nothing was counted)."""
+
+
+def _from_version_4(record: dict) -> None:
+    """Records say what their variant and mode mean: an older one gets the naming convention's
+    meaning (a record annotated with its scenario's keeps that)."""
+    if "variant_role" not in record and "variant" in record:
+        record.update(_meaning_by_name(str(record["variant"]), record.get("mode")))
+
+
+def _meaning_by_name(variant: str, mode: Any) -> dict:
+    """What a variant means by the naming convention, and the default phrase of its mode: for a
+    record older than the meaning fields, and for another suite's row."""
+    meaning = by_name(variant)
+    return {"variant_role": meaning.role, "variant_phrase": meaning.phrase, "fix_restores": list(meaning.restores),
+            "mode_phrase": MODE_PHRASES.get(mode, mode) if mode is not None else None}
+
+
+# Each older layout's step to the next version (as pyperf's loader upgrades old files).
+_UPGRADES: dict[int, Callable[[dict], None]] = {1: _from_version_1, 2: _from_version_2, 3: _from_version_3,
+                                                  4: _from_version_4}
+
+
+def upgrade(record: Mapping[str, Any]) -> dict:
+    """A copy of `record` (extra_info of any schema version) in the current layout: each older
+    version's step applied in turn. `schema_version` still says which layout the run wrote."""
+    upgraded = dict(record)
+    version = upgraded.get("schema_version")
+    while version in _UPGRADES:
+        _UPGRADES[version](upgraded)
+        version += 1
+    return upgraded
 
 
 class ReportInputError(UserInputError):
@@ -90,7 +140,7 @@ def _rows_of(data: dict, path: Path, machine: str, run: str) -> list[dict]:
         if not isinstance(bench, dict) or not isinstance(bench.get("stats"), dict):
             continue
         stats = bench["stats"]
-        extra = bench.get("extra_info") or {}
+        extra = upgrade(bench.get("extra_info") or {})
         row = {
             "source": str(path),
             "machine": machine,
@@ -111,19 +161,10 @@ def _rows_of(data: dict, path: Path, machine: str, run: str) -> list[dict]:
             row["scenario"] = row["group"] or Path(str(bench.get("fullname", "")).split("::")[0]).stem
             row["variant"] = row["name"]
             row["outcome"] = "ok"
-        if row.get("variant_role") is None:
             row.update(_meaning_by_name(str(row["variant"]), row.get("mode")))
         row["fix_restores"] = ", ".join(row["fix_restores"] or ())  # one cell of the table
         rows.append(row)
     return rows
-
-
-def _meaning_by_name(variant: str, mode: Any) -> dict:
-    """A record written before records said what their variant means (schema 4 and older), or
-    another suite's row: the naming convention's meaning and the default mode phrase."""
-    meaning = by_name(variant)
-    return {"variant_role": meaning.role, "variant_phrase": meaning.phrase, "fix_restores": list(meaning.restores),
-            "mode_phrase": MODE_PHRASES.get(mode, mode) if mode is not None else None}
 
 
 def rows_of(data: dict, source: str) -> pd.DataFrame:

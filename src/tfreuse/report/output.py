@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from tfreuse.core.atomic import atomic_write
-from tfreuse.core.units import kib
+from tfreuse.core.units import kib, ratio_text
 from tfreuse.report.analyze import analyze, headlines, interval_label, latest_runs
 from tfreuse.report.html import render
 from tfreuse.report.load import SAMPLE_COLUMNS, Loaded
@@ -55,10 +55,8 @@ def summary_markdown(analyzed: pd.DataFrame, busy: list[str] = ()) -> str:
                   "| traces/step | "
                   "retained/step | RSS/step (secondary) |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rows.sort_values(["machine", "scenario", "mode", "size", "variant"]).itertuples():
-            ratio = "refused" if r.outcome == "error" else (
-                f"{r.ratio:.2f}x" if pd.notna(r.ratio) else "")
-            if pd.notna(r.ratio_ci_low) and r.outcome == "ok":
-                ratio += f" ({r.ratio_ci_low:.2f}–{r.ratio_ci_high:.2f})"
+            ratio = ("refused" if r.outcome == "error"
+                     else ratio_text(r.ratio, r.ratio_ci_low, r.ratio_ci_high, brackets="()"))
             rss = kib(r.rss_growth_per_step_bytes)
             traces = f"{r.traces_per_step:.2g}" if pd.notna(r.traces_per_step) else ""
             lines.append(f"| {r.machine} | {r.scenario} | {r.variant} | {r.mode} | {r.size} | {ratio} | "

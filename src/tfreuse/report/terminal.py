@@ -12,7 +12,7 @@ import pandas as pd
 
 from tfreuse.core.units import kib, number
 from tfreuse.report.analyze import MODE_NAMES, analyze, interval_label
-from tfreuse.report.findings import ratio_text, refusals_text, selected_rows
+from tfreuse.report.findings import ratio_cell, refusals_text, selected_rows
 
 HEADER = "tfreuse: what re-creation costs"
 
@@ -37,7 +37,7 @@ def table(analyzed: pd.DataFrame) -> list[str]:
         for _, row in rows.iterrows():
             first = row["role"] == "re-creates"
             cells.append([row["scenario"] if first else "", row["variant"] if first else f"fix: {row['variant']}",
-                          MODE_NAMES.get(row["mode"], row["mode"]), str(row["size"]), ratio_text(row),
+                          MODE_NAMES.get(row["mode"], row["mode"]), str(row["size"]), ratio_cell(row),
                           number(row.get("traces_per_step"), ".2g"), kib(row.get("retained_bytes_per_step")),
                           number(row.get("variables_created_per_step"), ".2g"),
                           number(row.get("learning_retained"), ".0%")])
