@@ -7,6 +7,7 @@ import tensorflow as tf
 from tfreuse.core import schema
 from tfreuse.core.profiles import Profile
 from tfreuse.engine.harness import Case, Scenario, Step, run_case
+from tfreuse.engine.timer import Timer
 
 from tests.fakes import FakeBenchmark
 
@@ -131,17 +132,15 @@ def test_cases_cover_every_axis_in_a_stable_order():
 
 
 def test_stability_flags_follow_pytest_benchmark_statistics():
-    from types import SimpleNamespace
+    from tfreuse.engine.harness import stability
 
-    from tfreuse.engine.harness import _stability
+    def summary(mean, stddev, rounds):
+        return {"mean": mean, "stddev": stddev, "rounds": rounds}
 
-    def bench(mean, stddev, rounds):
-        return SimpleNamespace(stats=SimpleNamespace(stats=SimpleNamespace(mean=mean, stddev=stddev, rounds=rounds)))
-
-    assert _stability(bench(1.0, 0.05, 20)) == {"timing_rsd": 0.05, "timing_unstable": False}
-    assert _stability(bench(1.0, 0.2, 20))["timing_unstable"] is True
-    assert _stability(bench(1.0, 0.0, 3))["timing_unstable"] is True
-    assert _stability(FakeBenchmark()) == {}  # timing disabled: the record keeps null
+    assert stability(summary(1.0, 0.05, 20)) == {"timing_rsd": 0.05, "timing_unstable": False}
+    assert stability(summary(1.0, 0.2, 20))["timing_unstable"] is True
+    assert stability(summary(1.0, 0.0, 3))["timing_unstable"] is True
+    assert stability(Timer(FakeBenchmark()).summary()) == {}  # timing disabled: the record keeps null
 
 
 def test_probes_cover_the_timed_rounds_and_sample_memory_after_each():
@@ -201,7 +200,7 @@ def test_the_planned_rounds_run_whatever_the_timings():
     noisy = iter(np.random.default_rng(0).lognormal(-7, 1.0, 1000))
     bench = FakeBenchmark(noisy)
     record = run_case(bench, Toy(), Case("toy", "shared", "function", "CPU:0", "tiny"), PLANNED_PROFILE)
-    assert len(bench.stats.stats.data) == record["measured_steps"] == PLANNED_PROFILE.min_rounds
+    assert len(Timer(bench).summary()["data"]) == record["measured_steps"] == PLANNED_PROFILE.min_rounds
 
 
 def test_without_timing_the_planned_rounds_run():
@@ -214,7 +213,7 @@ def test_without_timing_the_planned_rounds_run():
 def test_a_paired_case_keeps_one_reference_per_round():
     bench = FakeBenchmark(np.random.default_rng(0).lognormal(-7, 0.5, 1000))
     record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PLANNED_PROFILE)
-    assert len(record["shared_samples_s"]) == len(bench.stats.stats.data) == record["measured_steps"]
+    assert len(record["shared_samples_s"]) == len(Timer(bench).summary()["data"]) == record["measured_steps"]
     assert record["measured_steps"] == PLANNED_PROFILE.min_rounds
 
 

@@ -17,6 +17,7 @@ from tfreuse.core import devices
 from tfreuse.core.profiles import Profile, counting_instructions, resolve_profile
 from tfreuse.engine.conditions import thread_settings
 from tfreuse.engine.harness import MODES, Case
+from tfreuse.engine.timer import Timer
 
 _PROFILE = pytest.StashKey[Profile]()
 _DEVICES = pytest.StashKey[list]()
@@ -204,37 +205,34 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
     harness overhead on the cheapest one (see `pytest_benchmark_update_machine_info`). With
     `--tfreuse-isolate` the probe figures are replaced by those of a fresh process.
     """
-    from tfreuse.engine import isolation
-    from tfreuse.engine.harness import run_case, timing_stats
+    from tfreuse.engine import harness, isolation
+
+    timer = Timer(benchmark)
 
     def run(scenario, case: Case) -> dict:
         _warm_gpus(request.config)
-        record = run_case(benchmark, scenario, case, tfreuse_profile)
+        record = harness.run_case(benchmark, scenario, case, tfreuse_profile)
         if isolation.hand_back(record):  # this process is the fresh one of an isolated case
             return record
         if request.config.getoption("tfreuse_isolate") and record["outcome"] == "ok":
             options = {name: request.config.getoption(f"tfreuse_{name}") for name in ("modes",)}
             record.update(isolation.figures_from_fresh_process(
                 request.node.nodeid, request.config.rootpath, tfreuse_profile.name, case.device, options))
-            benchmark.extra_info.update(record)
-        stats = timing_stats(benchmark)
+            timer.record(record)
+        stats = timer.summary()
         if case.variant == "shared" and record["outcome"] == "ok" and stats is not None:
-            request.config.stash.setdefault(_SHARED_MEDIANS, []).append((stats.median, scenario, case))
+            request.config.stash.setdefault(_SHARED_MEDIANS, []).append((stats["median"], scenario, case))
         request.config.stash.setdefault(_SESSION_RESULTS, []).append(
-            _as_json(request.node, benchmark.group, record, stats))
+            _as_json(request.node, timer.group, record, stats))
         return record
 
     return run
 
 
-_STATS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops")
-
-
-def _as_json(node: pytest.Item, group: str | None, record: dict, stats: Any) -> dict:
+def _as_json(node: pytest.Item, group: str | None, record: dict, stats: dict | None) -> dict:
     """One benchmark as pytest-benchmark's JSON holds it, for the session's summary table."""
-    timed = {name: getattr(stats, name) for name in _STATS} if stats is not None else {}
     return {"name": node.name, "fullname": node.nodeid, "group": group, "extra_info": dict(record),
-            "stats": {**timed, "data": list(stats.data) if stats is not None else []}}
+            "stats": stats if stats is not None else {"data": []}}
 
 
 @pytest.hookimpl(trylast=True)

@@ -13,6 +13,8 @@ returns a zero-argument callable). The harness runs it on one device in one mode
    gc.collect(), read after every step), cache entries and live variables per step;
 5. writes every figure into `benchmark.extra_info` under the documented schema.
 
+pytest-benchmark is reached only through `Timer` (`tfreuse.engine.timer`).
+
 In a process that counts instructions (`tfreuse instructions`, `tfreuse ab`: pytest under
 valgrind, `Profile.instructions`), steps 3-4 give way to `_instruction_figures`: the steady steps
 are counted, not timed.
@@ -30,6 +32,7 @@ from tfreuse.core.errors import VariantUnavailable, first_line
 from tfreuse.core.profiles import Profile
 from tfreuse.engine import conditions
 from tfreuse.engine.pairing import SharedReference
+from tfreuse.engine.timer import Timer
 from tfreuse.probes import instructions
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import DEFAULT_HEADROOM, MemoryWindow, RetainedWindow, sampling_interval
@@ -218,34 +221,6 @@ def _warm_up(step: Callable[[], Any], steps: int) -> float:
     return (time.perf_counter() - started) / steps if steps else 0.0
 
 
-def _timed_rounds(benchmark: Any, step: Callable[[], Any], rounds: int,
-                  before_each: Callable[[], Any] | None, after_each: Callable[[], Any]) -> None:
-    """pytest-benchmark's `rounds` timed rounds of `step` (one step each); `before_each` and
-    `after_each` run outside its timer.
-
-    With `--benchmark-disable` pytest-benchmark calls the step once and skips setup and teardown,
-    so the rounds are run here around that call: the probes still see every step.
-    """
-    if getattr(benchmark, "disabled", False):
-        for round_number in range(rounds):
-            if before_each is not None:
-                before_each()
-            if round_number == 0:
-                benchmark.pedantic(step)
-            else:
-                step()
-            after_each()
-        return
-    benchmark.pedantic(step, setup=before_each, teardown=after_each, rounds=rounds, iterations=1,
-                       warmup_rounds=0)
-
-
-def timing_stats(benchmark: Any) -> Any:
-    """pytest-benchmark's statistics of `benchmark`'s timed rounds so far (`.data`, `.median`,
-    `.stddev`, ...), or None before it timed anything or when timing is disabled."""
-    return getattr(getattr(benchmark, "stats", None), "stats", None)
-
-
 # At most one (scenario, shared case, profile, reference): the situation measured last.
 _reference_slot: list[tuple[Scenario, Case, Profile, SharedReference]] = []
 
@@ -270,7 +245,7 @@ def _shared_reference(scenario: Scenario, ctx: Context) -> SharedReference:
     return _keep_reference(scenario, ctx, SharedReference(step, _warm_up(step, ctx.profile.warmup_steps)))
 
 
-def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step_seconds: float,
+def _measured_rounds(timer: Timer, step: Callable[[], Any], ctx: Context, step_seconds: float,
                      reference: SharedReference | None) -> dict:
     """Time the case's rounds inside the probes; return the probes' figures as record keys.
 
@@ -288,8 +263,8 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step
     every = sampling_interval(step_seconds)
     with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device, every) as memory:
         with VariableWindow() as variables:
-            _timed_rounds(benchmark, step, profile.rounds_within_budget(round_seconds), after_each=memory.sample,
-                          before_each=reference.before_round if reference is not None else None)
+            timer.rounds(step, profile.rounds_within_budget(round_seconds), after_each=memory.sample,
+                         before_each=reference.before_round if reference is not None else None)
     steps = memory.steps_seen
     return {
         "measured_steps": steps,
@@ -353,34 +328,36 @@ RECREATES = ("not counted: the step traced or created variables while warming up
              "every step; its traces and variables per step gate it exactly")
 
 
-def _instruction_figures(benchmark: Any, step: Callable[[], Any], ctx: Context) -> dict:
+def _instruction_figures(timer: Timer, step: Callable[[], Any], ctx: Context) -> dict:
     """Instructions per step of a warmed-up case, counted under valgrind (`probes.instructions`).
 
     The warm-up steps are watched: a step that still traces or creates variables (a fix that does
     not fix) re-creates every step, costs seconds a step under valgrind, and is gated exactly by
     its traces and variables, so it is not counted. The case's one timed round is the counted
-    window (its time is valgrind's, not the machine's): pytest-benchmark then keeps its row.
+    window (its time is valgrind's, not the machine's): pytest-benchmark then keeps its row; for a
+    step not counted, that round times nothing.
     """
     with TraceWindow(ctx.functions) as traces, VariableWindow() as variables:
         _warm_up(step, ctx.profile.warmup_steps)
     if traces.trace_events or variables.created:
-        benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+        timer.once(lambda: None)
         return {"instructions_unavailable": RECREATES}
     figures: dict = {}
-    benchmark.pedantic(lambda: figures.update(instructions.count(step, name=ctx.case.id)), rounds=1, iterations=1)
+    timer.once(lambda: figures.update(instructions.count(step, name=ctx.case.id)))
     return figures
 
 
-def _stability(benchmark: Any) -> dict:
-    """pyperf-style flags from pytest-benchmark's statistics of the timed rounds (if it timed)."""
-    stats = timing_stats(benchmark)
-    if not stats or not getattr(stats, "mean", 0):
+def stability(summary: Mapping[str, Any] | None) -> dict:
+    """pyperf-style flags (`timing_rsd`, `timing_unstable`) from the statistics of the timed rounds
+    (`Timer.summary()`); none when nothing was timed."""
+    if not summary or not summary.get("mean"):
         return {}
-    rsd, unstable = schema.timing_stability(stats.stddev if stats.rounds > 1 else 0.0, stats.mean, stats.rounds)
+    rsd, unstable = schema.timing_stability(summary["stddev"] if summary["rounds"] > 1 else 0.0, summary["mean"],
+                                            summary["rounds"])
     return {"timing_rsd": float(rsd), "timing_unstable": bool(unstable)}
 
 
-def _steady_figures(benchmark: Any, scenario: Scenario, ctx: Context, step: Step,
+def _steady_figures(timer: Timer, scenario: Scenario, ctx: Context, step: Step,
                     timed_step: Callable[[], Any]) -> dict:
     """After the first step: warm up, time the rounds inside the probes, then (unless timing only)
     the memory window and the learning runs; the record's figures."""
@@ -390,8 +367,8 @@ def _steady_figures(benchmark: Any, scenario: Scenario, ctx: Context, step: Step
     step_seconds = _warm_up(timed_step, profile.warmup_steps)
     if profile.paired_shared and case.variant == "shared":
         _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
-    measured = _measured_rounds(benchmark, timed_step, ctx, step_seconds, reference)
-    figures = {**measured, **_stability(benchmark)}
+    measured = _measured_rounds(timer, timed_step, ctx, step_seconds, reference)
+    figures = {**measured, **stability(timer.summary())}
     if profile.timing_only:
         figures["retained_unavailable"] = TIMING_ONLY
     else:
@@ -417,7 +394,8 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
     conditions.prepare_case(profile.seed)
     ctx = Context(case, params, profile)
     expected = scenario.expected_errors.get((case.variant, case.mode))
-    benchmark.group = f"{case.scenario}-{case.mode}-{case.device}-{case.size}"
+    timer = Timer(benchmark)
+    timer.group = f"{case.scenario}-{case.mode}-{case.device}-{case.size}"
 
     with tf.device(case.device):
         started = time.perf_counter()
@@ -436,8 +414,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
             record.update(outcome="error", error_type=type(exc).__name__,
                           error_message=first_line(exc), first_step_s=refusal_s)
             # One timed attempt, so the refusal still has a row in the JSON next to its siblings.
-            benchmark.pedantic(_attempt, args=(scenario, case, params, profile, refusal),
-                               rounds=1, iterations=1)
+            timer.once(_attempt, scenario, case, params, profile, refusal)
         else:
             record["first_step_s"] = time.perf_counter() - started
             record["first_step_trace_events"] = first_traces.trace_events
@@ -445,11 +422,11 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                 raise AssertionError(
                     f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"
                 )
-            record.update(_instruction_figures(benchmark, timed_step, ctx) if profile.instructions
-                          else _steady_figures(benchmark, scenario, ctx, step, timed_step))
+            record.update(_instruction_figures(timer, timed_step, ctx) if profile.instructions
+                          else _steady_figures(timer, scenario, ctx, step, timed_step))
 
     schema.validate(record)
-    benchmark.extra_info.update(record)
+    timer.record(record)
     return record
 
 
