@@ -13,7 +13,8 @@ returns a zero-argument callable). The harness runs it on one device in one mode
    gc.collect(), read after every step), cache entries and live variables per step;
 5. writes every figure into `benchmark.extra_info` under the documented schema.
 
-pytest-benchmark is reached only through `Timer` (`tfreuse.engine.timer`).
+Run state (the `shared` step kept for a situation's variants, `shared`'s learning runs) lives in
+the run's `Session`; pytest-benchmark is reached only through `Timer`.
 
 In a process that counts instructions (`tfreuse instructions`, `tfreuse ab`: pytest under
 valgrind, `Profile.instructions`), steps 3-4 give way to `_instruction_figures`: the steady steps
@@ -32,6 +33,7 @@ from tfreuse.core.errors import VariantUnavailable, first_line
 from tfreuse.core.profiles import Profile
 from tfreuse.engine import conditions
 from tfreuse.engine.pairing import SharedReference
+from tfreuse.engine.session import Session
 from tfreuse.engine.timer import Timer
 from tfreuse.probes import instructions
 from tfreuse.probes.census import VariableWindow
@@ -221,28 +223,20 @@ def _warm_up(step: Callable[[], Any], steps: int) -> float:
     return (time.perf_counter() - started) / steps if steps else 0.0
 
 
-# At most one (scenario, shared case, profile, reference): the situation measured last.
-_reference_slot: list[tuple[Scenario, Case, Profile, SharedReference]] = []
-
-
-def _keep_reference(scenario: Scenario, ctx: Context, reference: SharedReference) -> SharedReference:
-    _reference_slot[:] = [(scenario, replace(ctx.case, variant="shared"), ctx.profile, reference)]
-    return reference
-
-
-def _shared_reference(scenario: Scenario, ctx: Context) -> SharedReference:
+def _shared_reference(scenario: Scenario, ctx: Context, session: Session) -> SharedReference:
     """The `shared` step of `ctx`'s situation, built and warmed up once for all its variants.
 
-    One slot: the `shared` case leaves its own step there (it runs first in the default order);
-    otherwise the first variant of the situation builds one, with a context of its own so the
-    probes never count its traces, outside the probe windows.
+    One slot, the session's: the `shared` case leaves its own step there (it runs first in the
+    default order); otherwise the first variant of the situation builds one, with a context of its
+    own so the probes never count its traces, outside the probe windows.
     """
+    kept = session.kept_reference(scenario, ctx.case)
+    if kept is not None:
+        return kept
     case = replace(ctx.case, variant="shared")
-    if _reference_slot and _reference_slot[0][0] is scenario and _reference_slot[0][1:3] == (case, ctx.profile):
-        return _reference_slot[0][3]
     step = _with_wait(scenario.make_step(Context(case, ctx.params, ctx.profile)), case.device)
     step()  # build and trace, kept out of the warm-up's timing
-    return _keep_reference(scenario, ctx, SharedReference(step, _warm_up(step, ctx.profile.warmup_steps)))
+    return session.keep_reference(scenario, case, SharedReference(step, _warm_up(step, ctx.profile.warmup_steps)))
 
 
 def _measured_rounds(timer: Timer, step: Callable[[], Any], ctx: Context, step_seconds: float,
@@ -358,15 +352,15 @@ def stability(summary: Mapping[str, Any] | None) -> dict:
 
 
 def _steady_figures(timer: Timer, scenario: Scenario, ctx: Context, step: Step,
-                    timed_step: Callable[[], Any]) -> dict:
+                    timed_step: Callable[[], Any], session: Session) -> dict:
     """After the first step: warm up, time the rounds inside the probes, then (unless timing only)
     the memory window and the learning runs; the record's figures."""
     profile, case = ctx.profile, ctx.case
     paired = profile.paired_shared and case.variant != "shared"
-    reference = _shared_reference(scenario, ctx) if paired else None
+    reference = _shared_reference(scenario, ctx, session) if paired else None
     step_seconds = _warm_up(timed_step, profile.warmup_steps)
     if profile.paired_shared and case.variant == "shared":
-        _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
+        session.keep_reference(scenario, case, SharedReference(timed_step, step_seconds))
     measured = _measured_rounds(timer, timed_step, ctx, step_seconds, reference)
     figures = {**measured, **stability(timer.summary())}
     if profile.timing_only:
@@ -377,18 +371,21 @@ def _steady_figures(timer: Timer, scenario: Scenario, ctx: Context, step: Step,
     if scenario.learning_steps and not profile.timing_only:
         # Op determinism on for the learning runs only (so they repeat on GPU), never while timing.
         with conditions.deterministic_ops() as deterministic:
-            figures.update(_learning_figures(scenario, ctx), learning_deterministic_ops=deterministic)
+            figures.update(_learning_figures(scenario, ctx, session), learning_deterministic_ops=deterministic)
     return figures
 
 
-def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -> dict:
+def run_case(benchmark: Any, scenario: Scenario, case: Case, session: Session) -> dict:
     """Measure one case with pytest-benchmark and the probes; return the extra_info record.
 
     A variant whose cost is the re-creation of state re-creates it inside its step, so inside the
     timer: that is the cost being measured. Setup that every variant shares stays outside.
+    `session` holds the run's profile and what earlier cases left for this one (the `shared`
+    step and learning runs of the situation).
     """
     import tensorflow as tf
 
+    profile = session.profile
     params = scenario.sizes[case.size]
     record = _base_record(case, params, profile)
     conditions.prepare_case(profile.seed)
@@ -423,7 +420,7 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -
                     f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"
                 )
             record.update(_instruction_figures(timer, timed_step, ctx) if profile.instructions
-                          else _steady_figures(timer, scenario, ctx, step, timed_step))
+                          else _steady_figures(timer, scenario, ctx, step, timed_step, session))
 
     schema.validate(record)
     timer.record(record)
@@ -443,20 +440,18 @@ def _train_fresh(scenario: Scenario, ctx: Context, variant: str) -> tuple[dict, 
     return before, step.evaluate()
 
 
-def _learning_figures(scenario: Scenario, ctx: Context) -> dict:
+def _learning_figures(scenario: Scenario, ctx: Context, session: Session) -> dict:
     """Loss before/after `learning_steps` steps, and the share of `shared`'s loss reduction kept.
 
     Run on fresh copies after timing, so the figures do not depend on the profile's lengths.
     """
     before, after = _train_fresh(scenario, ctx, ctx.case.variant)
     # `shared` trains the same way in every variant's case: train it once per situation.
-    references = scenario.__dict__.setdefault("_learning_references", {})
-    situation = (ctx.case.mode, ctx.case.device, ctx.case.size, ctx.profile.seed)
     if ctx.case.variant == "shared":
-        references[situation] = (before, after)
-    elif situation not in references:
-        references[situation] = _train_fresh(scenario, ctx, "shared")
-    reference_before, reference_after = references[situation]
+        session.keep_learning(scenario, ctx.case, (before, after))
+    elif session.kept_learning(scenario, ctx.case) is None:
+        session.keep_learning(scenario, ctx.case, _train_fresh(scenario, ctx, "shared"))
+    reference_before, reference_after = session.kept_learning(scenario, ctx.case)
     reference_gain = reference_before["loss"] - reference_after["loss"]
     gain = before["loss"] - after["loss"]
     extras = {key: value for key, value in after.items() if key != "loss"}
