@@ -203,7 +203,9 @@ def counts_instructions(variant: str) -> bool:
     return variant == "shared" or variant.startswith("mitigated")
 
 
-def _with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
+def with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
+    """`step` followed by a wait for `device` to finish its work (a GPU's), so a timer around it
+    stops after the kernels ran; `step` itself where there is nothing to wait for (a CPU)."""
     wait = devices.waiter(device)
     if wait is None:
         return step
@@ -215,8 +217,9 @@ def _with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
     return step_then_wait
 
 
-def _warm_up(step: Callable[[], Any], steps: int) -> float:
-    """Run the warm-up steps; return their mean duration, which sizes the measured phases."""
+def warm_up(step: Callable[[], Any], steps: int) -> float:
+    """Run `steps` warm-up steps under one timer; return their mean duration, which sizes the
+    measured phases."""
     started = time.perf_counter()
     for _ in range(steps):
         step()
@@ -234,9 +237,9 @@ def _shared_reference(scenario: Scenario, ctx: Context, session: Session) -> Sha
     if kept is not None:
         return kept
     case = replace(ctx.case, variant="shared")
-    step = _with_wait(scenario.make_step(Context(case, ctx.params, ctx.profile)), case.device)
+    step = with_wait(scenario.make_step(Context(case, ctx.params, ctx.profile)), case.device)
     step()  # build and trace, kept out of the warm-up's timing
-    return session.keep_reference(scenario, case, SharedReference(step, _warm_up(step, ctx.profile.warmup_steps)))
+    return session.keep_reference(scenario, case, SharedReference(step, warm_up(step, ctx.profile.warmup_steps)))
 
 
 def _measured_rounds(timer: Timer, step: Callable[[], Any], ctx: Context, step_seconds: float,
@@ -332,7 +335,7 @@ def _instruction_figures(timer: Timer, step: Callable[[], Any], ctx: Context) ->
     step not counted, that round times nothing.
     """
     with TraceWindow(ctx.functions) as traces, VariableWindow() as variables:
-        _warm_up(step, ctx.profile.warmup_steps)
+        warm_up(step, ctx.profile.warmup_steps)
     if traces.trace_events or variables.created:
         timer.once(lambda: None)
         return {"instructions_unavailable": RECREATES}
@@ -351,14 +354,74 @@ def stability(summary: Mapping[str, Any] | None) -> dict:
     return {"timing_rsd": float(rsd), "timing_unstable": bool(unstable)}
 
 
-def _steady_figures(timer: Timer, scenario: Scenario, ctx: Context, step: Step,
-                    timed_step: Callable[[], Any], session: Session) -> dict:
-    """After the first step: warm up, time the rounds inside the probes, then (unless timing only)
-    the memory window and the learning runs; the record's figures."""
-    profile, case = ctx.profile, ctx.case
+@dataclass
+class FirstStep:
+    """A case's step after its first call: the step, the step with its device wait, and that call's
+    duration and traces."""
+
+    step: Step
+    timed_step: Callable[[], Any]
+    seconds: float
+    trace_events: int
+
+
+@dataclass
+class Refusal:
+    """A variant that did not run: the error, the seconds until it, and the kind it is known for
+    (the scenario's expected error, or `VariantUnavailable`)."""
+
+    error: Exception
+    seconds: float
+    kind: type[BaseException]
+
+
+def _first_step(scenario: Scenario, ctx: Context) -> FirstStep | Refusal:
+    """Make the case's step and call it once: its build and first trace (`first_step_s`).
+
+    Inside the timer: the first call with its device wait; making the step is outside, unless the
+    variant is refused while making it (a refusal's time runs from making to the error). A refusal
+    the scenario expects (or `VariantUnavailable`) is returned; any other error, or an expected
+    refusal that does not come, fails the test.
+    """
+    expected = scenario.expected_errors.get((ctx.case.variant, ctx.case.mode))
+    started = time.perf_counter()
+    try:
+        step = scenario.make_step(ctx)
+        timed_step = with_wait(step, ctx.case.device)
+        with TraceWindow(ctx.functions) as first_traces:
+            started = time.perf_counter()
+            timed_step()
+    except Exception as exc:
+        kind = expected if expected is not None and isinstance(exc, expected) else (
+            VariantUnavailable if isinstance(exc, VariantUnavailable) else None)
+        if kind is None:
+            raise
+        return Refusal(exc, time.perf_counter() - started, kind)
+    seconds = time.perf_counter() - started
+    if expected is not None:
+        raise AssertionError(f"{ctx.case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran")
+    return FirstStep(step, timed_step, seconds, first_traces.trace_events)
+
+
+def _refusal_figures(timer: Timer, scenario: Scenario, ctx: Context, refusal: Refusal) -> dict:
+    """A refused variant's figures: outcome `error`, the error's type and first line, and the time
+    until it (`first_step_s`). Then one more attempt inside pytest-benchmark's timer (one round),
+    so the refusal still has a row in the JSON next to its siblings."""
+    figures = {"outcome": "error", "error_type": type(refusal.error).__name__,
+               "error_message": first_line(refusal.error), "first_step_s": refusal.seconds}
+    timer.once(_attempt, scenario, ctx, refusal.kind)
+    return figures
+
+
+def _steady_figures(timer: Timer, scenario: Scenario, ctx: Context, first: FirstStep, session: Session) -> dict:
+    """After the first step: warm up (timed as a whole, to size the rounds), then pytest-benchmark's
+    timed rounds inside the probes (one step inside each round's timer; the `shared` reference and
+    the memory reads outside it), then (unless timing only) the untimed memory window and the
+    learning runs; the record's figures."""
+    profile, case, step, timed_step = ctx.profile, ctx.case, first.step, first.timed_step
     paired = profile.paired_shared and case.variant != "shared"
     reference = _shared_reference(scenario, ctx, session) if paired else None
-    step_seconds = _warm_up(timed_step, profile.warmup_steps)
+    step_seconds = warm_up(timed_step, profile.warmup_steps)
     if profile.paired_shared and case.variant == "shared":
         session.keep_reference(scenario, case, SharedReference(timed_step, step_seconds))
     measured = _measured_rounds(timer, timed_step, ctx, step_seconds, reference)
@@ -390,37 +453,17 @@ def run_case(benchmark: Any, scenario: Scenario, case: Case, session: Session) -
     record = _base_record(case, params, profile)
     conditions.prepare_case(profile.seed)
     ctx = Context(case, params, profile)
-    expected = scenario.expected_errors.get((case.variant, case.mode))
     timer = Timer(benchmark)
     timer.group = f"{case.scenario}-{case.mode}-{case.device}-{case.size}"
 
     with tf.device(case.device):
-        started = time.perf_counter()
-        try:
-            step = scenario.make_step(ctx)
-            timed_step = _with_wait(step, case.device)
-            with TraceWindow(ctx.functions) as first_traces:
-                started = time.perf_counter()
-                timed_step()
-        except Exception as exc:
-            refusal = expected if expected is not None and isinstance(exc, expected) else (
-                VariantUnavailable if isinstance(exc, VariantUnavailable) else None)
-            if refusal is None:
-                raise
-            refusal_s = time.perf_counter() - started
-            record.update(outcome="error", error_type=type(exc).__name__,
-                          error_message=first_line(exc), first_step_s=refusal_s)
-            # One timed attempt, so the refusal still has a row in the JSON next to its siblings.
-            timer.once(_attempt, scenario, case, params, profile, refusal)
+        first = _first_step(scenario, ctx)
+        if isinstance(first, Refusal):
+            record.update(_refusal_figures(timer, scenario, ctx, first))
         else:
-            record["first_step_s"] = time.perf_counter() - started
-            record["first_step_trace_events"] = first_traces.trace_events
-            if expected is not None:
-                raise AssertionError(
-                    f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"
-                )
-            record.update(_instruction_figures(timer, timed_step, ctx) if profile.instructions
-                          else _steady_figures(timer, scenario, ctx, step, timed_step, session))
+            record.update(first_step_s=first.seconds, first_step_trace_events=first.trace_events)
+            record.update(_instruction_figures(timer, first.timed_step, ctx) if profile.instructions
+                          else _steady_figures(timer, scenario, ctx, first, session))
 
     schema.validate(record)
     timer.record(record)
@@ -464,10 +507,10 @@ def _learning_figures(scenario: Scenario, ctx: Context, session: Session) -> dic
     }
 
 
-def _attempt(scenario: Scenario, case: Case, params, profile: Profile, expected) -> None:
+def _attempt(scenario: Scenario, ctx: Context, expected: type[BaseException]) -> None:
     """Make and call a refused variant once more, swallowing the refusal it is known for."""
     try:
-        scenario.make_step(Context(case, params, profile))()
+        scenario.make_step(Context(ctx.case, ctx.params, ctx.profile))()
     except expected:
         pass
 
