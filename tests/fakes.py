@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from pytest_benchmark.stats import Stats
+
 
 class FakeBenchmark:
     """Stands in for pytest-benchmark's fixture: runs `pedantic` targets and keeps extra_info.
 
     With `durations` (an iterable of seconds) it also records them as its rounds' timings, in
-    `stats.stats.data` as pytest-benchmark does while the rounds run; and, as pytest-benchmark
+    pytest-benchmark's own `Stats` where pytest-benchmark keeps them; and, as pytest-benchmark
     does, it marks itself failed (`has_error`) when setup, target or teardown raises.
     """
 
@@ -23,7 +25,7 @@ class FakeBenchmark:
     def pedantic(self, target, args=(), kwargs=None, setup=None, teardown=None, rounds=1,
                  iterations=1, warmup_rounds=0):
         if self._durations is not None:
-            self.stats = SimpleNamespace(stats=SimpleNamespace(data=[]))
+            self.stats = SimpleNamespace(stats=Stats())
         try:
             for round_number in range(warmup_rounds + rounds):
                 if setup is not None:
@@ -32,7 +34,7 @@ class FakeBenchmark:
                     self.calls += 1
                     result = target(*args, **(kwargs or {}))
                 if self._durations is not None and round_number >= warmup_rounds:
-                    self.stats.stats.data.append(next(self._durations))
+                    self.stats.stats.update(next(self._durations))
                 if teardown is not None:
                     teardown(*args, **(kwargs or {}))
         except Exception:

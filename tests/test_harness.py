@@ -7,6 +7,8 @@ import tensorflow as tf
 from tfreuse.core import schema
 from tfreuse.core.profiles import Profile
 from tfreuse.engine.harness import Case, Scenario, Step, run_case
+from tfreuse.engine.session import Session
+from tfreuse.engine.timer import Timer
 
 from tests.fakes import FakeBenchmark
 
@@ -37,10 +39,10 @@ class Toy(Scenario):
         return lambda: double(tf.ones(1), next(counter))  # a new Python scalar: a new trace
 
 
-def _run(variant, mode, scenario=None, profile=PROFILE):
+def _run(variant, mode, scenario=None, profile=PROFILE, session=None):
     bench = FakeBenchmark()
     case = Case("toy", variant, mode, "CPU:0", "tiny")
-    return bench, run_case(bench, scenario or Toy(), case, profile)
+    return bench, run_case(bench, scenario or Toy(), case, session or Session(profile))
 
 
 class SlowFirstStep(Toy):
@@ -131,17 +133,15 @@ def test_cases_cover_every_axis_in_a_stable_order():
 
 
 def test_stability_flags_follow_pytest_benchmark_statistics():
-    from types import SimpleNamespace
+    from tfreuse.engine.harness import stability
 
-    from tfreuse.engine.harness import _stability
+    def summary(mean, stddev, rounds):
+        return {"mean": mean, "stddev": stddev, "rounds": rounds}
 
-    def bench(mean, stddev, rounds):
-        return SimpleNamespace(stats=SimpleNamespace(stats=SimpleNamespace(mean=mean, stddev=stddev, rounds=rounds)))
-
-    assert _stability(bench(1.0, 0.05, 20)) == {"timing_rsd": 0.05, "timing_unstable": False}
-    assert _stability(bench(1.0, 0.2, 20))["timing_unstable"] is True
-    assert _stability(bench(1.0, 0.0, 3))["timing_unstable"] is True
-    assert _stability(FakeBenchmark()) == {}  # timing disabled: the record keeps null
+    assert stability(summary(1.0, 0.05, 20)) == {"timing_rsd": 0.05, "timing_unstable": False}
+    assert stability(summary(1.0, 0.2, 20))["timing_unstable"] is True
+    assert stability(summary(1.0, 0.0, 3))["timing_unstable"] is True
+    assert stability(Timer(FakeBenchmark()).summary()) == {}  # timing disabled: the record keeps null
 
 
 def test_probes_cover_the_timed_rounds_and_sample_memory_after_each():
@@ -153,7 +153,7 @@ def test_probes_cover_the_timed_rounds_and_sample_memory_after_each():
 def test_rounds_still_run_under_the_probes_when_timing_is_disabled():
     bench = FakeBenchmark()
     bench.disabled = True
-    record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PROFILE)
+    record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), Session(PROFILE))
     assert bench.calls == 1  # pytest-benchmark ran (and, disabled, did not time) the first round
     assert record["measured_steps"] == record["trace_events"] == PROFILE.rounds
 
@@ -173,7 +173,7 @@ def test_unpaired_profile_records_no_shared_samples():
 
     bench = FakeBenchmark()
     case = Case("toy", "retracing", "function", "CPU:0", "tiny")
-    record = run_case(bench, Toy(), case, replace(PROFILE, paired_shared=False))
+    record = run_case(bench, Toy(), case, Session(replace(PROFILE, paired_shared=False)))
     assert record["shared_samples_s"] is None
 
 
@@ -185,13 +185,15 @@ def test_the_shared_case_lends_its_step_to_the_variants_of_its_situation():
             Counting.built += 1
             return super().shared(ctx)
 
-    scenario = Counting()
-    _run("shared", "function", scenario)
+    scenario, session = Counting(), Session(PROFILE)
+    _run("shared", "function", scenario, session=session)
     assert Counting.built == 1
-    _, variant = _run("retracing", "function", scenario)
+    _, variant = _run("retracing", "function", scenario, session=session)
     assert Counting.built == 1 and len(variant["shared_samples_s"]) == PROFILE.rounds
-    _run("retracing", "function", Counting())  # another scenario object: its own reference
+    _run("retracing", "function", Counting(), session=session)  # another scenario object: its own reference
     assert Counting.built == 2
+    _run("retracing", "function", scenario)  # another session: nothing kept from this one
+    assert Counting.built == 3
 
 
 PLANNED_PROFILE = Profile("test", rounds=50, min_rounds=5, warmup_steps=2, phase_seconds=1e-9)
@@ -200,21 +202,21 @@ PLANNED_PROFILE = Profile("test", rounds=50, min_rounds=5, warmup_steps=2, phase
 def test_the_planned_rounds_run_whatever_the_timings():
     noisy = iter(np.random.default_rng(0).lognormal(-7, 1.0, 1000))
     bench = FakeBenchmark(noisy)
-    record = run_case(bench, Toy(), Case("toy", "shared", "function", "CPU:0", "tiny"), PLANNED_PROFILE)
-    assert len(bench.stats.stats.data) == record["measured_steps"] == PLANNED_PROFILE.min_rounds
+    record = run_case(bench, Toy(), Case("toy", "shared", "function", "CPU:0", "tiny"), Session(PLANNED_PROFILE))
+    assert len(Timer(bench).summary()["data"]) == record["measured_steps"] == PLANNED_PROFILE.min_rounds
 
 
 def test_without_timing_the_planned_rounds_run():
     bench = FakeBenchmark(None)
     bench.disabled = True
-    record = run_case(bench, Toy(), Case("toy", "shared", "function", "CPU:0", "tiny"), PLANNED_PROFILE)
+    record = run_case(bench, Toy(), Case("toy", "shared", "function", "CPU:0", "tiny"), Session(PLANNED_PROFILE))
     assert record["measured_steps"] == PLANNED_PROFILE.min_rounds
 
 
 def test_a_paired_case_keeps_one_reference_per_round():
     bench = FakeBenchmark(np.random.default_rng(0).lognormal(-7, 0.5, 1000))
-    record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), PLANNED_PROFILE)
-    assert len(record["shared_samples_s"]) == len(bench.stats.stats.data) == record["measured_steps"]
+    record = run_case(bench, Toy(), Case("toy", "retracing", "function", "CPU:0", "tiny"), Session(PLANNED_PROFILE))
+    assert len(record["shared_samples_s"]) == len(Timer(bench).summary()["data"]) == record["measured_steps"]
     assert record["measured_steps"] == PLANNED_PROFILE.min_rounds
 
 
@@ -276,12 +278,40 @@ def test_learning_runs_with_op_determinism_and_timed_steps_without():
     from tensorflow.python.framework import config as tf_config
 
     scenario = Learner()
-    record = run_case(FakeBenchmark(), scenario, Case("learner", "shared", "eager", "CPU:0", "tiny"), PROFILE)
+    record = run_case(FakeBenchmark(), scenario, Case("learner", "shared", "eager", "CPU:0", "tiny"), Session(PROFILE))
     timed = 1 + PROFILE.warmup_steps + PROFILE.rounds + record["memory_window_steps"]
     assert scenario.determinism_seen == [False] * timed + [True] * Learner.learning_steps
     assert record["learning_deterministic_ops"] is True
     assert not tf_config.is_op_determinism_enabled()
     schema.validate(record)
+
+
+class TwoLearners(Learner):
+    """Learner with a second variant that steps the same way; counts how often `shared` is built."""
+
+    variants = ("shared", "other")
+
+    def __init__(self):
+        super().__init__()
+        self.shared_built = 0
+
+    def shared(self, ctx):
+        self.shared_built += 1
+        return super().shared(ctx)
+
+    def other(self, ctx):
+        return super().shared(ctx)
+
+
+def test_a_session_trains_and_builds_shared_once_per_situation_for_all_its_variants():
+    scenario, session = TwoLearners(), Session(PROFILE)
+    shared = run_case(FakeBenchmark(), scenario, Case("learner", "shared", "eager", "CPU:0", "tiny"), session)
+    assert scenario.shared_built == 2  # its case's step, and its learning run
+    other = run_case(FakeBenchmark(), scenario, Case("learner", "other", "eager", "CPU:0", "tiny"), session)
+    assert scenario.shared_built == 2  # the variant is timed beside, and compared with, what `shared` left
+    assert other["learning_retained"] == shared["learning_retained"] == 1.0
+    run_case(FakeBenchmark(), scenario, Case("learner", "other", "eager", "CPU:0", "tiny"), Session(PROFILE))
+    assert scenario.shared_built == 4  # a new session builds and trains its own reference
 
 
 def test_a_timing_only_process_times_and_counts_but_runs_no_memory_window_or_learning():
@@ -291,7 +321,8 @@ def test_a_timing_only_process_times_and_counts_but_runs_no_memory_window_or_lea
 
     scenario = Learner()
     timing_only = replace(PROFILE, timing_only=True)
-    record = run_case(FakeBenchmark(), scenario, Case("learner", "shared", "eager", "CPU:0", "tiny"), timing_only)
+    record = run_case(FakeBenchmark(), scenario, Case("learner", "shared", "eager", "CPU:0", "tiny"),
+                      Session(timing_only))
     assert len(scenario.determinism_seen) == 1 + PROFILE.warmup_steps + PROFILE.rounds  # no window, no learning
     assert record["measured_steps"] == PROFILE.rounds and record["memory_window_steps"] == 0
     assert record["retained_bytes_per_step"] is None and record["retained_unavailable"] == TIMING_ONLY
@@ -319,9 +350,9 @@ def test_op_determinism_does_not_change_learning_figures_on_cpu(monkeypatch):
     figures = ("loss_initial", "loss_final", "learning_retained")
     cases = [Case("training_loop", variant, mode, "CPU:0", "small")
              for variant, mode in (("shared", "function"), ("reinitialized", "eager"))]
-    on = [run_case(FakeBenchmark(), TrainingLoop(), case, PROFILE) for case in cases]
+    on = [run_case(FakeBenchmark(), TrainingLoop(), case, Session(PROFILE)) for case in cases]
     monkeypatch.setattr(conditions, "deterministic_ops", _Toggled)
-    off = [run_case(FakeBenchmark(), TrainingLoop(), case, PROFILE) for case in cases]
+    off = [run_case(FakeBenchmark(), TrainingLoop(), case, Session(PROFILE)) for case in cases]
     assert [r["learning_deterministic_ops"] for r in on + off] == [True, True, False, False]
     assert [[r[f] for f in figures] for r in on] == [[r[f] for f in figures] for r in off]
 
@@ -349,7 +380,7 @@ def test_every_gpu_step_is_followed_by_a_wait_on_that_gpu_only(monkeypatch):
     monkeypatch.setattr(context, "async_wait", lambda: log.append("async_wait"))
     bench = FakeBenchmark()
     # GPU:1 is absent here: TensorFlow soft-places the ops on the CPU, the harness still waits on GPU:1.
-    record = run_case(bench, Logged(log), Case("logged", "shared", "eager", "GPU:1", "tiny"), PROFILE)
+    record = run_case(bench, Logged(log), Case("logged", "shared", "eager", "GPU:1", "tiny"), Session(PROFILE))
     steps = 1 + PROFILE.warmup_steps + PROFILE.rounds + record["memory_window_steps"]
     assert log == ["step", "sync device:GPU:1", "async_wait"] * steps
     assert record["device"] == "GPU:1" and record["measured_steps"] == PROFILE.rounds

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tfreuse.core.profiles import Profile
 from tfreuse.engine.harness import Case, run_case
+from tfreuse.engine.session import Session
 
 from benchmarks import (
     test_attention,
@@ -31,7 +32,7 @@ PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=
 
 def run(scenario, variant, mode, size=None):
     case = Case(scenario.name, variant, mode, "CPU:0", size or next(iter(scenario.sizes)))
-    return run_case(FakeBenchmark(), scenario, case, PROFILE)
+    return run_case(FakeBenchmark(), scenario, case, Session(PROFILE))
 
 
 class TestTrainingLoop:

@@ -8,6 +8,7 @@ import tensorflow as tf
 from tfreuse.core.profiles import Profile
 from tfreuse.engine.harness import Case, Context, run_case
 from tfreuse.engine.layers import build_with_initializers, reinitialize
+from tfreuse.engine.session import Session
 
 from benchmarks.test_shared_layer import SCENARIO, LinearLayer
 from tests.fakes import FakeBenchmark
@@ -17,7 +18,7 @@ PROFILE = Profile("test", rounds=6, min_rounds=6, warmup_steps=2, phase_seconds=
 
 def _record(variant, mode):
     case = Case(SCENARIO.name, variant, mode, "CPU:0", "small")
-    return run_case(FakeBenchmark(), SCENARIO, case, PROFILE)
+    return run_case(FakeBenchmark(), SCENARIO, case, Session(PROFILE))
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])

@@ -75,9 +75,9 @@ def _warm_up(device, _real=devices.warm_up):
     return _real(device)
 
 
-def _run_case(benchmark, scenario, case, profile, _real=harness.run_case):
+def _run_case(benchmark, scenario, case, session, _real=harness.run_case):
     _log("case " + case.id)
-    return _real(benchmark, scenario, case, profile)
+    return _real(benchmark, scenario, case, session)
 
 
 devices.visible_devices = lambda: with_fake_gpu(_host_visible())

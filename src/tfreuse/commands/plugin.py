@@ -17,15 +17,11 @@ from tfreuse.core import devices
 from tfreuse.core.profiles import Profile, counting_instructions, resolve_profile
 from tfreuse.engine.conditions import thread_settings
 from tfreuse.engine.harness import MODES, Case
+from tfreuse.engine.session import Session
+from tfreuse.engine.timer import Timer
 
-_PROFILE = pytest.StashKey[Profile]()
-_DEVICES = pytest.StashKey[list]()
-_USED = pytest.StashKey[bool]()
-_SHARED_MEDIANS = pytest.StashKey[list]()
-_OVERHEAD = pytest.StashKey[dict]()
-_WARMED = pytest.StashKey[dict]()
-_SESSION_RESULTS = pytest.StashKey[list]()
-_BUSY = pytest.StashKey[Any]()
+# The run's one state object (profile, devices, what cases leave for later ones, end figures).
+_SESSION = pytest.StashKey[Session]()
 ORDERS = ("default", "reversed")
 
 DEFAULT_MODES = "eager,function"
@@ -96,13 +92,13 @@ def pytest_configure(config: pytest.Config) -> None:
                    "max_retained_bytes_per_step=65536): limits of the test's `reuse_guard` fixture")
     from tfreuse.core.busy import BusyWatch
 
-    config.stash[_BUSY] = BusyWatch()
+    busy = BusyWatch()
     try:
-        config.stash[_PROFILE] = resolve_profile(config.getoption("tfreuse_profile"))
+        profile = resolve_profile(config.getoption("tfreuse_profile"))
         if config.getoption("tfreuse_timing_only"):
-            config.stash[_PROFILE] = replace(config.stash[_PROFILE], timing_only=True)
+            profile = replace(profile, timing_only=True)
         if config.getoption("tfreuse_instructions"):
-            config.stash[_PROFILE] = counting_instructions(config.stash[_PROFILE])
+            profile = counting_instructions(profile)
         if config.getoption("tfreuse_devices"):
             devices.select_devices(config.getoption("tfreuse_devices"), [])
         _modes(config.getoption("tfreuse_modes"))
@@ -113,6 +109,12 @@ def pytest_configure(config: pytest.Config) -> None:
                              f"order; choose {' or '.join(ORDERS)}")
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    config.stash[_SESSION] = Session(profile, busy)
+
+
+def _session(config: pytest.Config) -> Session:
+    """This run's `Session` (made when pytest configures)."""
+    return config.stash[_SESSION]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -136,16 +138,14 @@ def _case_of(item: pytest.Item) -> Case | None:
 
 
 def _device_choices(config: pytest.Config) -> list[devices.DeviceChoice]:
-    if _DEVICES not in config.stash:
+    session = _session(config)
+    if session.devices is None:
         from tfreuse.engine.conditions import apply_thread_settings
 
         apply_thread_settings()  # before TensorFlow initializes, which listing devices does not do
-        config.stash[_DEVICES] = devices.select_devices(
-            config.getoption("tfreuse_devices"), devices.visible_devices()
-        )
-        devices.warn_without_growth(devices.memory_growth(),
-                                    [choice.name for choice in config.stash[_DEVICES]])
-    return config.stash[_DEVICES]
+        session.devices = devices.select_devices(config.getoption("tfreuse_devices"), devices.visible_devices())
+        devices.warn_without_growth(devices.memory_growth(), [choice.name for choice in session.devices])
+    return session.devices
 
 
 def _warm_gpus(config: pytest.Config) -> dict:
@@ -154,12 +154,13 @@ def _warm_gpus(config: pytest.Config) -> dict:
     A GPU's one-time start-up would otherwise land in the first case's `first_step_s`. With it,
     the fixed cost of the per-step device wait (`devices.wait_cost`), for machine_info.
     """
-    if _WARMED not in config.stash:
-        config.stash[_WARMED] = {
+    session = _session(config)
+    if session.warmed is None:
+        session.warmed = {
             choice.name: {**devices.warm_up(choice.name), "wait_s": devices.wait_cost(choice.name)}
             for choice in _device_choices(config) if choice.skip_reason is None and devices.is_gpu(choice.name)
         }
-    return config.stash[_WARMED]
+    return session.warmed
 
 
 def _param(case: Case, reason: str | None):
@@ -170,9 +171,9 @@ def _param(case: Case, reason: str | None):
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     scenario = getattr(metafunc.function, "tfreuse_scenario", None)
     if scenario is not None and "tfreuse_case" in metafunc.fixturenames:
-        metafunc.config.stash[_USED] = True
+        _session(metafunc.config).used = True
         choices = {choice.name: choice for choice in _device_choices(metafunc.config)}
-        all_sizes = metafunc.config.stash[_PROFILE].all_sizes
+        all_sizes = _session(metafunc.config).profile.all_sizes
         metafunc.parametrize("tfreuse_case", [
             _param(case, choices[case.device].skip_reason or scenario.skip_reason(case.variant, case.mode))
             for case in scenario.cases(list(choices), all_sizes)
@@ -180,7 +181,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "reuse_benchmark" in metafunc.fixturenames:
         from tfreuse.scenarios.layer_reuse import REUSE_VARIANTS
 
-        metafunc.config.stash[_USED] = True
+        _session(metafunc.config).used = True
         name = metafunc.function.__name__.removeprefix("test_")
         choices = _device_choices(metafunc.config)
         modes = _modes(metafunc.config.getoption("tfreuse_modes"))
@@ -193,7 +194,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def tfreuse_profile(request: pytest.FixtureRequest) -> Profile:
     """The profile chosen for this run (rounds, warm-up, memory steps)."""
-    return request.config.stash[_PROFILE]
+    return _session(request.config).profile
 
 
 @pytest.fixture
@@ -204,44 +205,41 @@ def tfreuse_run(request: pytest.FixtureRequest, benchmark: Any, tfreuse_profile:
     harness overhead on the cheapest one (see `pytest_benchmark_update_machine_info`). With
     `--tfreuse-isolate` the probe figures are replaced by those of a fresh process.
     """
-    from tfreuse.engine import isolation
-    from tfreuse.engine.harness import run_case, timing_stats
+    from tfreuse.engine import harness, isolation
+
+    session, timer = _session(request.config), Timer(benchmark)
 
     def run(scenario, case: Case) -> dict:
         _warm_gpus(request.config)
-        record = run_case(benchmark, scenario, case, tfreuse_profile)
+        record = harness.run_case(benchmark, scenario, case, session)
         if isolation.hand_back(record):  # this process is the fresh one of an isolated case
             return record
         if request.config.getoption("tfreuse_isolate") and record["outcome"] == "ok":
             options = {name: request.config.getoption(f"tfreuse_{name}") for name in ("modes",)}
             record.update(isolation.figures_from_fresh_process(
                 request.node.nodeid, request.config.rootpath, tfreuse_profile.name, case.device, options))
-            benchmark.extra_info.update(record)
-        stats = timing_stats(benchmark)
+            timer.record(record)
+        stats = timer.summary()
         if case.variant == "shared" and record["outcome"] == "ok" and stats is not None:
-            request.config.stash.setdefault(_SHARED_MEDIANS, []).append((stats.median, scenario, case))
-        request.config.stash.setdefault(_SESSION_RESULTS, []).append(
-            _as_json(request.node, benchmark.group, record, stats))
+            session.shared_medians.append((stats["median"], scenario, case))
+        session.results.append(_as_json(request.node, timer.group, record, stats))
         return record
 
     return run
 
 
-_STATS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops")
-
-
-def _as_json(node: pytest.Item, group: str | None, record: dict, stats: Any) -> dict:
+def _as_json(node: pytest.Item, group: str | None, record: dict, stats: dict | None) -> dict:
     """One benchmark as pytest-benchmark's JSON holds it, for the session's summary table."""
-    timed = {name: getattr(stats, name) for name in _STATS} if stats is not None else {}
     return {"name": node.name, "fullname": node.nodeid, "group": group, "extra_info": dict(record),
-            "stats": {**timed, "data": list(stats.data) if stats is not None else []}}
+            "stats": stats if stats is not None else {"data": []}}
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """The findings table of this session's tfreuse benchmarks (`report.terminal`), unless timing
     was disabled or `--tfreuse-no-summary` was given."""
-    results = config.stash.get(_SESSION_RESULTS, [])
+    session = config.stash.get(_SESSION, None)
+    results = session.results if session is not None else []
     disabled = config.getoption("benchmark_disable", False) and not config.getoption("benchmark_enable", False)
     if not results or disabled or config.getoption("tfreuse_no_summary"):
         return
@@ -252,7 +250,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("-", "tfreuse")
     for line in session_lines(results, {"tfreuse": {"label": "this session"}}, str(saved) if saved else None):
         terminalreporter.write_line(line)
-    busy = verdict(config.stash[_BUSY].figures())
+    busy = verdict(session.busy.figures())
     if busy:
         terminalreporter.write_line(f"warning: {busy}", yellow=True, bold=True)
 
@@ -305,15 +303,15 @@ def _harness_overhead(config: pytest.Config) -> dict | None:
 
     Measured once, when results are saved (pytest-benchmark may ask for machine info twice).
     """
-    timed = config.stash.get(_SHARED_MEDIANS, [])
-    if not timed or config.stash[_PROFILE].timing_only:
+    session = _session(config)
+    if not session.shared_medians or session.profile.timing_only:
         return None
-    if _OVERHEAD not in config.stash:
+    if session.overhead is None:
         from tfreuse.engine import overhead
 
-        _median, scenario, case = min(timed, key=lambda entry: entry[0])
-        config.stash[_OVERHEAD] = overhead.measure(scenario, case, config.stash[_PROFILE])
-    return config.stash[_OVERHEAD]
+        _median, scenario, case = min(session.shared_medians, key=lambda entry: entry[0])
+        session.overhead = overhead.measure(scenario, case, session.profile)
+    return session.overhead
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
@@ -321,20 +319,21 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
     Only for runs that had a tfreuse benchmark; pytest-benchmark calls this once, when it saves.
     """
-    if not config.stash.get(_USED, False):
+    session = config.stash.get(_SESSION, None)
+    if session is None or not session.used:
         return
     from tfreuse.core.machine import tensorflow_info
     from tfreuse.engine.conditions import describe
 
-    profile = config.stash[_PROFILE]
+    profile = session.profile
     info = tensorflow_info(machine_info.get("cpu"))
     info["profile"] = profile.as_dict()
     info["conditions"] = {**describe(profile.seed), "order": config.getoption("tfreuse_order") or "default"}
     info["harness_overhead"] = _harness_overhead(config)
-    info["gpu_warm_up"] = config.stash.get(_WARMED, {})
+    info["gpu_warm_up"] = session.warmed or {}
     info["rootdir"] = str(config.rootpath)  # benchmark fullnames are relative to it
     info["measurement"] = measurement(config.getoption("tfreuse_measurement"))
-    info["busy"] = config.stash[_BUSY].figures()
+    info["busy"] = session.busy.figures()
     machine_info["tfreuse"] = info
 
 

@@ -13,6 +13,9 @@ returns a zero-argument callable). The harness runs it on one device in one mode
    gc.collect(), read after every step), cache entries and live variables per step;
 5. writes every figure into `benchmark.extra_info` under the documented schema.
 
+Run state (the `shared` step kept for a situation's variants, `shared`'s learning runs) lives in
+the run's `Session`; pytest-benchmark is reached only through `Timer`.
+
 In a process that counts instructions (`tfreuse instructions`, `tfreuse ab`: pytest under
 valgrind, `Profile.instructions`), steps 3-4 give way to `_instruction_figures`: the steady steps
 are counted, not timed.
@@ -31,6 +34,8 @@ from tfreuse.core.profiles import Profile
 from tfreuse.core.roles import MODE_PHRASES, Variant, by_name, declared
 from tfreuse.engine import conditions
 from tfreuse.engine.pairing import SharedReference
+from tfreuse.engine.session import Session
+from tfreuse.engine.timer import Timer
 from tfreuse.probes import instructions
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import DEFAULT_HEADROOM, MemoryWindow, RetainedWindow, sampling_interval
@@ -178,7 +183,9 @@ def counts_instructions(variant: str) -> bool:
     return variant == "shared" or variant.startswith("mitigated")
 
 
-def _with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
+def with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
+    """`step` followed by a wait for `device` to finish its work (a GPU's), so a timer around it
+    stops after the kernels ran; `step` itself where there is nothing to wait for (a CPU)."""
     wait = devices.waiter(device)
     if wait is None:
         return step
@@ -190,67 +197,32 @@ def _with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
     return step_then_wait
 
 
-def _warm_up(step: Callable[[], Any], steps: int) -> float:
-    """Run the warm-up steps; return their mean duration, which sizes the measured phases."""
+def warm_up(step: Callable[[], Any], steps: int) -> float:
+    """Run `steps` warm-up steps under one timer; return their mean duration, which sizes the
+    measured phases."""
     started = time.perf_counter()
     for _ in range(steps):
         step()
     return (time.perf_counter() - started) / steps if steps else 0.0
 
 
-def _timed_rounds(benchmark: Any, step: Callable[[], Any], rounds: int,
-                  before_each: Callable[[], Any] | None, after_each: Callable[[], Any]) -> None:
-    """pytest-benchmark's `rounds` timed rounds of `step` (one step each); `before_each` and
-    `after_each` run outside its timer.
-
-    With `--benchmark-disable` pytest-benchmark calls the step once and skips setup and teardown,
-    so the rounds are run here around that call: the probes still see every step.
-    """
-    if getattr(benchmark, "disabled", False):
-        for round_number in range(rounds):
-            if before_each is not None:
-                before_each()
-            if round_number == 0:
-                benchmark.pedantic(step)
-            else:
-                step()
-            after_each()
-        return
-    benchmark.pedantic(step, setup=before_each, teardown=after_each, rounds=rounds, iterations=1,
-                       warmup_rounds=0)
-
-
-def timing_stats(benchmark: Any) -> Any:
-    """pytest-benchmark's statistics of `benchmark`'s timed rounds so far (`.data`, `.median`,
-    `.stddev`, ...), or None before it timed anything or when timing is disabled."""
-    return getattr(getattr(benchmark, "stats", None), "stats", None)
-
-
-# At most one (scenario, shared case, profile, reference): the situation measured last.
-_reference_slot: list[tuple[Scenario, Case, Profile, SharedReference]] = []
-
-
-def _keep_reference(scenario: Scenario, ctx: Context, reference: SharedReference) -> SharedReference:
-    _reference_slot[:] = [(scenario, replace(ctx.case, variant="shared"), ctx.profile, reference)]
-    return reference
-
-
-def _shared_reference(scenario: Scenario, ctx: Context) -> SharedReference:
+def _shared_reference(scenario: Scenario, ctx: Context, session: Session) -> SharedReference:
     """The `shared` step of `ctx`'s situation, built and warmed up once for all its variants.
 
-    One slot: the `shared` case leaves its own step there (it runs first in the default order);
-    otherwise the first variant of the situation builds one, with a context of its own so the
-    probes never count its traces, outside the probe windows.
+    One slot, the session's: the `shared` case leaves its own step there (it runs first in the
+    default order); otherwise the first variant of the situation builds one, with a context of its
+    own so the probes never count its traces, outside the probe windows.
     """
+    kept = session.kept_reference(scenario, ctx.case)
+    if kept is not None:
+        return kept
     case = replace(ctx.case, variant="shared")
-    if _reference_slot and _reference_slot[0][0] is scenario and _reference_slot[0][1:3] == (case, ctx.profile):
-        return _reference_slot[0][3]
-    step = _with_wait(scenario.make_step(Context(case, ctx.params, ctx.profile)), case.device)
+    step = with_wait(scenario.make_step(Context(case, ctx.params, ctx.profile)), case.device)
     step()  # build and trace, kept out of the warm-up's timing
-    return _keep_reference(scenario, ctx, SharedReference(step, _warm_up(step, ctx.profile.warmup_steps)))
+    return session.keep_reference(scenario, case, SharedReference(step, warm_up(step, ctx.profile.warmup_steps)))
 
 
-def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step_seconds: float,
+def _measured_rounds(timer: Timer, step: Callable[[], Any], ctx: Context, step_seconds: float,
                      reference: SharedReference | None) -> dict:
     """Time the case's rounds inside the probes; return the probes' figures as record keys.
 
@@ -268,8 +240,8 @@ def _measured_rounds(benchmark: Any, step: Callable[[], Any], ctx: Context, step
     every = sampling_interval(step_seconds)
     with TraceWindow(ctx.functions) as traces, MemoryWindow(ctx.case.device, every) as memory:
         with VariableWindow() as variables:
-            _timed_rounds(benchmark, step, profile.rounds_within_budget(round_seconds), after_each=memory.sample,
-                          before_each=reference.before_round if reference is not None else None)
+            timer.rounds(step, profile.rounds_within_budget(round_seconds), after_each=memory.sample,
+                         before_each=reference.before_round if reference is not None else None)
     steps = memory.steps_seen
     return {
         "measured_steps": steps,
@@ -333,45 +305,107 @@ RECREATES = ("not counted: the step traced or created variables while warming up
              "every step; its traces and variables per step gate it exactly")
 
 
-def _instruction_figures(benchmark: Any, step: Callable[[], Any], ctx: Context) -> dict:
+def _instruction_figures(timer: Timer, step: Callable[[], Any], ctx: Context) -> dict:
     """Instructions per step of a warmed-up case, counted under valgrind (`probes.instructions`).
 
     The warm-up steps are watched: a step that still traces or creates variables (a fix that does
     not fix) re-creates every step, costs seconds a step under valgrind, and is gated exactly by
     its traces and variables, so it is not counted. The case's one timed round is the counted
-    window (its time is valgrind's, not the machine's): pytest-benchmark then keeps its row.
+    window (its time is valgrind's, not the machine's): pytest-benchmark then keeps its row; for a
+    step not counted, that round times nothing.
     """
     with TraceWindow(ctx.functions) as traces, VariableWindow() as variables:
-        _warm_up(step, ctx.profile.warmup_steps)
+        warm_up(step, ctx.profile.warmup_steps)
     if traces.trace_events or variables.created:
-        benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+        timer.once(lambda: None)
         return {"instructions_unavailable": RECREATES}
     figures: dict = {}
-    benchmark.pedantic(lambda: figures.update(instructions.count(step, name=ctx.case.id)), rounds=1, iterations=1)
+    timer.once(lambda: figures.update(instructions.count(step, name=ctx.case.id)))
     return figures
 
 
-def _stability(benchmark: Any) -> dict:
-    """pyperf-style flags from pytest-benchmark's statistics of the timed rounds (if it timed)."""
-    stats = timing_stats(benchmark)
-    if not stats or not getattr(stats, "mean", 0):
+def stability(summary: Mapping[str, Any] | None) -> dict:
+    """pyperf-style flags (`timing_rsd`, `timing_unstable`) from the statistics of the timed rounds
+    (`Timer.summary()`); none when nothing was timed."""
+    if not summary or not summary.get("mean"):
         return {}
-    rsd, unstable = schema.timing_stability(stats.stddev if stats.rounds > 1 else 0.0, stats.mean, stats.rounds)
+    rsd, unstable = schema.timing_stability(summary["stddev"] if summary["rounds"] > 1 else 0.0, summary["mean"],
+                                            summary["rounds"])
     return {"timing_rsd": float(rsd), "timing_unstable": bool(unstable)}
 
 
-def _steady_figures(benchmark: Any, scenario: Scenario, ctx: Context, step: Step,
-                    timed_step: Callable[[], Any]) -> dict:
-    """After the first step: warm up, time the rounds inside the probes, then (unless timing only)
-    the memory window and the learning runs; the record's figures."""
-    profile, case = ctx.profile, ctx.case
+@dataclass
+class FirstStep:
+    """A case's step after its first call: the step, the step with its device wait, and that call's
+    duration and traces."""
+
+    step: Step
+    timed_step: Callable[[], Any]
+    seconds: float
+    trace_events: int
+
+
+@dataclass
+class Refusal:
+    """A variant that did not run: the error, the seconds until it, and the kind it is known for
+    (the scenario's expected error, or `VariantUnavailable`)."""
+
+    error: Exception
+    seconds: float
+    kind: type[BaseException]
+
+
+def _first_step(scenario: Scenario, ctx: Context) -> FirstStep | Refusal:
+    """Make the case's step and call it once: its build and first trace (`first_step_s`).
+
+    Inside the timer: the first call with its device wait; making the step is outside, unless the
+    variant is refused while making it (a refusal's time runs from making to the error). A refusal
+    the scenario expects (or `VariantUnavailable`) is returned; any other error, or an expected
+    refusal that does not come, fails the test.
+    """
+    expected = scenario.expected_errors.get((ctx.case.variant, ctx.case.mode))
+    started = time.perf_counter()
+    try:
+        step = scenario.make_step(ctx)
+        timed_step = with_wait(step, ctx.case.device)
+        with TraceWindow(ctx.functions) as first_traces:
+            started = time.perf_counter()
+            timed_step()
+    except Exception as exc:
+        kind = expected if expected is not None and isinstance(exc, expected) else (
+            VariantUnavailable if isinstance(exc, VariantUnavailable) else None)
+        if kind is None:
+            raise
+        return Refusal(exc, time.perf_counter() - started, kind)
+    seconds = time.perf_counter() - started
+    if expected is not None:
+        raise AssertionError(f"{ctx.case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran")
+    return FirstStep(step, timed_step, seconds, first_traces.trace_events)
+
+
+def _refusal_figures(timer: Timer, scenario: Scenario, ctx: Context, refusal: Refusal) -> dict:
+    """A refused variant's figures: outcome `error`, the error's type and first line, and the time
+    until it (`first_step_s`). Then one more attempt inside pytest-benchmark's timer (one round),
+    so the refusal still has a row in the JSON next to its siblings."""
+    figures = {"outcome": "error", "error_type": type(refusal.error).__name__,
+               "error_message": first_line(refusal.error), "first_step_s": refusal.seconds}
+    timer.once(_attempt, scenario, ctx, refusal.kind)
+    return figures
+
+
+def _steady_figures(timer: Timer, scenario: Scenario, ctx: Context, first: FirstStep, session: Session) -> dict:
+    """After the first step: warm up (timed as a whole, to size the rounds), then pytest-benchmark's
+    timed rounds inside the probes (one step inside each round's timer; the `shared` reference and
+    the memory reads outside it), then (unless timing only) the untimed memory window and the
+    learning runs; the record's figures."""
+    profile, case, step, timed_step = ctx.profile, ctx.case, first.step, first.timed_step
     paired = profile.paired_shared and case.variant != "shared"
-    reference = _shared_reference(scenario, ctx) if paired else None
-    step_seconds = _warm_up(timed_step, profile.warmup_steps)
+    reference = _shared_reference(scenario, ctx, session) if paired else None
+    step_seconds = warm_up(timed_step, profile.warmup_steps)
     if profile.paired_shared and case.variant == "shared":
-        _keep_reference(scenario, ctx, SharedReference(timed_step, step_seconds))
-    measured = _measured_rounds(benchmark, timed_step, ctx, step_seconds, reference)
-    figures = {**measured, **_stability(benchmark)}
+        session.keep_reference(scenario, case, SharedReference(timed_step, step_seconds))
+    measured = _measured_rounds(timer, timed_step, ctx, step_seconds, reference)
+    figures = {**measured, **stability(timer.summary())}
     if profile.timing_only:
         figures["retained_unavailable"] = TIMING_ONLY
     else:
@@ -380,56 +414,39 @@ def _steady_figures(benchmark: Any, scenario: Scenario, ctx: Context, step: Step
     if scenario.learning_steps and not profile.timing_only:
         # Op determinism on for the learning runs only (so they repeat on GPU), never while timing.
         with conditions.deterministic_ops() as deterministic:
-            figures.update(_learning_figures(scenario, ctx), learning_deterministic_ops=deterministic)
+            figures.update(_learning_figures(scenario, ctx, session), learning_deterministic_ops=deterministic)
     return figures
 
 
-def run_case(benchmark: Any, scenario: Scenario, case: Case, profile: Profile) -> dict:
+def run_case(benchmark: Any, scenario: Scenario, case: Case, session: Session) -> dict:
     """Measure one case with pytest-benchmark and the probes; return the extra_info record.
 
     A variant whose cost is the re-creation of state re-creates it inside its step, so inside the
     timer: that is the cost being measured. Setup that every variant shares stays outside.
+    `session` holds the run's profile and what earlier cases left for this one (the `shared`
+    step and learning runs of the situation).
     """
     import tensorflow as tf
 
+    profile = session.profile
     params = scenario.sizes[case.size]
     record = base_record(case, params, profile, scenario)
     conditions.prepare_case(profile.seed)
     ctx = Context(case, params, profile)
-    expected = scenario.expected_errors.get((case.variant, case.mode))
-    benchmark.group = f"{case.scenario}-{case.mode}-{case.device}-{case.size}"
+    timer = Timer(benchmark)
+    timer.group = f"{case.scenario}-{case.mode}-{case.device}-{case.size}"
 
     with tf.device(case.device):
-        started = time.perf_counter()
-        try:
-            step = scenario.make_step(ctx)
-            timed_step = _with_wait(step, case.device)
-            with TraceWindow(ctx.functions) as first_traces:
-                started = time.perf_counter()
-                timed_step()
-        except Exception as exc:
-            refusal = expected if expected is not None and isinstance(exc, expected) else (
-                VariantUnavailable if isinstance(exc, VariantUnavailable) else None)
-            if refusal is None:
-                raise
-            refusal_s = time.perf_counter() - started
-            record.update(outcome="error", error_type=type(exc).__name__,
-                          error_message=first_line(exc), first_step_s=refusal_s)
-            # One timed attempt, so the refusal still has a row in the JSON next to its siblings.
-            benchmark.pedantic(_attempt, args=(scenario, case, params, profile, refusal),
-                               rounds=1, iterations=1)
+        first = _first_step(scenario, ctx)
+        if isinstance(first, Refusal):
+            record.update(_refusal_figures(timer, scenario, ctx, first))
         else:
-            record["first_step_s"] = time.perf_counter() - started
-            record["first_step_trace_events"] = first_traces.trace_events
-            if expected is not None:
-                raise AssertionError(
-                    f"{case.id}: expected TensorFlow to raise {expected.__name__}, but the step ran"
-                )
-            record.update(_instruction_figures(benchmark, timed_step, ctx) if profile.instructions
-                          else _steady_figures(benchmark, scenario, ctx, step, timed_step))
+            record.update(first_step_s=first.seconds, first_step_trace_events=first.trace_events)
+            record.update(_instruction_figures(timer, first.timed_step, ctx) if profile.instructions
+                          else _steady_figures(timer, scenario, ctx, first, session))
 
     schema.validate(record)
-    benchmark.extra_info.update(record)
+    timer.record(record)
     return record
 
 
@@ -446,20 +463,18 @@ def _train_fresh(scenario: Scenario, ctx: Context, variant: str) -> tuple[dict, 
     return before, step.evaluate()
 
 
-def _learning_figures(scenario: Scenario, ctx: Context) -> dict:
+def _learning_figures(scenario: Scenario, ctx: Context, session: Session) -> dict:
     """Loss before/after `learning_steps` steps, and the share of `shared`'s loss reduction kept.
 
     Run on fresh copies after timing, so the figures do not depend on the profile's lengths.
     """
     before, after = _train_fresh(scenario, ctx, ctx.case.variant)
     # `shared` trains the same way in every variant's case: train it once per situation.
-    references = scenario.__dict__.setdefault("_learning_references", {})
-    situation = (ctx.case.mode, ctx.case.device, ctx.case.size, ctx.profile.seed)
     if ctx.case.variant == "shared":
-        references[situation] = (before, after)
-    elif situation not in references:
-        references[situation] = _train_fresh(scenario, ctx, "shared")
-    reference_before, reference_after = references[situation]
+        session.keep_learning(scenario, ctx.case, (before, after))
+    elif session.kept_learning(scenario, ctx.case) is None:
+        session.keep_learning(scenario, ctx.case, _train_fresh(scenario, ctx, "shared"))
+    reference_before, reference_after = session.kept_learning(scenario, ctx.case)
     reference_gain = reference_before["loss"] - reference_after["loss"]
     gain = before["loss"] - after["loss"]
     extras = {key: value for key, value in after.items() if key != "loss"}
@@ -472,10 +487,10 @@ def _learning_figures(scenario: Scenario, ctx: Context) -> dict:
     }
 
 
-def _attempt(scenario: Scenario, case: Case, params, profile: Profile, expected) -> None:
+def _attempt(scenario: Scenario, ctx: Context, expected: type[BaseException]) -> None:
     """Make and call a refused variant once more, swallowing the refusal it is known for."""
     try:
-        scenario.make_step(Context(case, params, profile))()
+        scenario.make_step(Context(ctx.case, ctx.params, ctx.profile))()
     except expected:
         pass
 

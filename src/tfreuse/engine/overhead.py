@@ -24,7 +24,7 @@ import numpy as np
 from tfreuse.core import devices
 from tfreuse.core.profiles import Profile
 from tfreuse.engine import conditions
-from tfreuse.engine.harness import Case, Context, Scenario, _warm_up, _with_wait
+from tfreuse.engine.harness import Case, Context, Scenario, warm_up, with_wait
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import MemoryWindow, rss_bytes, sampling_interval
 from tfreuse.probes.tracing import TraceWindow
@@ -65,10 +65,10 @@ def measure(scenario: Scenario, case: Case, profile: Profile) -> dict:
     with tf.device(case.device):
         ctx = Context(case, params, profile)
         step = scenario.make_step(ctx)
-        bare = _with_wait(step.run, case.device)
-        harnessed = _with_wait(step, case.device)
+        bare = with_wait(step.run, case.device)
+        harnessed = with_wait(step, case.device)
         harnessed()
-        step_seconds = _warm_up(harnessed, max(profile.warmup_steps, 5))
+        step_seconds = warm_up(harnessed, max(profile.warmup_steps, 5))
         bare_times: list[float] = []
         harness_times: list[float] = []
         every = sampling_interval(step_seconds)
