@@ -48,9 +48,20 @@ def test_a_dump_is_read_as_each_function_s_own_instructions_without_the_idle_spi
 
 
 def test_the_reuse_baseline_and_the_fixes_are_counted_the_re_creating_variants_not():
-    assert counts_instructions("shared") and counts_instructions("mitigated")
-    assert counts_instructions("mitigated_clear_session")
-    assert not counts_instructions("reinstantiated") and not counts_instructions("reinitialized")
+    assert counts_instructions(None, "shared") and counts_instructions(None, "mitigated")
+    assert counts_instructions(None, "mitigated_clear_session")
+    assert not counts_instructions(None, "reinstantiated") and not counts_instructions(None, "reinitialized")
+
+
+def test_which_variants_are_counted_follows_what_the_scenario_declares():
+    from tfreuse import Scenario, Variant
+
+    class Declared(Scenario):
+        name = "declared"
+        variants = {"shared": Variant.baseline("one"), "cached": Variant.fix("a cache"),
+                    "mitigated_in_name_only": Variant("an anti-pattern")}
+
+    assert [counts_instructions(Declared(), v) for v in Declared.variants] == [True, True, False]
 
 
 def test_valgrind_starts_with_counting_off():

@@ -64,3 +64,24 @@ def test_an_unknown_name_is_an_attribute_error():
         assert "no_such_name" in str(error)
     else:
         raise AssertionError("tfreuse.no_such_name resolved")
+
+
+def _private_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    return [f"{node.module}.{alias.name}" for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tfreuse")
+            for alias in node.names if alias.name.startswith("_")]
+
+
+def test_no_module_imports_another_modules_private_names():
+    root = PACKAGE.parents[1]
+    files = [*PACKAGE.rglob("*.py"), *(root / "benchmarks").glob("*.py"), *(root / "scripts").glob("*.py")]
+    found = [f"{path.relative_to(root)}: {name}" for path in files for name in _private_imports(path)]
+    assert found == []
+
+
+def test_tests_reach_the_engine_through_its_public_names():
+    tests = Path(__file__).parent
+    found = [f"{path.name}: {name}" for path in tests.glob("*.py") for name in _private_imports(path)
+             if name.startswith("tfreuse.engine.")]
+    assert found == []

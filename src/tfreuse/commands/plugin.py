@@ -121,8 +121,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("tfreuse_instructions"):
         from tfreuse.engine.harness import counts_instructions
 
-        cases = [_case_of(item) for item in items]
-        counted = [case is not None and counts_instructions(case.variant) for case in cases]
+        counted = [(case := _case_of(item)) is not None and counts_instructions(_scenario_of(item), case.variant)
+                   for item in items]
         if not all(counted):
             config.hook.pytest_deselected(items=[item for item, kept in zip(items, counted) if not kept])
             items[:] = [item for item, kept in zip(items, counted) if kept]
@@ -135,6 +135,12 @@ def _case_of(item: pytest.Item) -> Case | None:
     params = getattr(getattr(item, "callspec", None), "params", {})
     case = params.get("tfreuse_case", params.get("reuse_benchmark"))
     return case if isinstance(case, Case) else None
+
+
+def _scenario_of(item: pytest.Item) -> Any:
+    """The scenario a `benchmark_test` measures (None for a `reuse_benchmark` test, whose variants
+    are the layer-reuse ones, named by the convention)."""
+    return getattr(getattr(item, "function", None), "tfreuse_scenario", None)
 
 
 def _device_choices(config: pytest.Config) -> list[devices.DeviceChoice]:

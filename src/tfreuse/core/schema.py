@@ -311,8 +311,8 @@ FIELDS: tuple[Field, ...] = (
         "instructions_per_step", _NUM, "instructions/step",
         "Instructions executed per steady step, counted by valgrind's callgrind over "
         "`instruction_steps` steps after warm-up (the thread pools' idle spin left out); "
-        "independent of the machine's load, so `tfreuse ab` gates on it. Counted for `shared` "
-        "and the fixes (`mitigated*`) in a process of `tfreuse instructions` or `tfreuse ab`; "
+        "independent of the machine's load, so `tfreuse ab` gates on it. Counted for the baseline "
+        "and the fixes (as the scenario declares them) in a process of `tfreuse instructions` or `tfreuse ab`; "
         "null elsewhere, with `instructions_unavailable`.", nullable=True,
         group=INSTRUCTIONS,
     ),

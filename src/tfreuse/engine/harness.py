@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from tfreuse.core import devices, schema
 from tfreuse.core.errors import VariantUnavailable, first_line
 from tfreuse.core.profiles import Profile
-from tfreuse.core.roles import MODE_PHRASES, Variant, by_name, declared
+from tfreuse.core.roles import BASELINE, FIX, MODE_PHRASES, Variant, by_name, declared
 from tfreuse.engine import conditions
 from tfreuse.engine.pairing import SharedReference
 from tfreuse.engine.session import Session
@@ -176,11 +176,13 @@ def meaning_fields(scenario: Scenario | None, case: Case) -> dict:
             "fix_restores": list(meaning.restores), "mode_phrase": phrases.get(case.mode, case.mode)}
 
 
-def counts_instructions(variant: str) -> bool:
-    """Whether a variant's instructions are counted: the reuse baseline and the fixes
-    (`mitigated*`). A re-creating variant's cost is gated by its exact figures (traces and
-    variables per step) and takes seconds a step under valgrind, so it is not counted."""
-    return variant == "shared" or variant.startswith("mitigated")
+def counts_instructions(scenario: Scenario | None, variant: str) -> bool:
+    """Whether a variant's instructions are counted: the reuse baseline and the fixes, as the
+    scenario declares them (the naming convention's roles without one). An anti-pattern's cost is
+    gated by its exact figures (traces and variables per step) and takes seconds a step under
+    valgrind, so it is not counted."""
+    meaning = scenario.meaning(variant) if scenario is not None else by_name(variant)
+    return meaning.role in (BASELINE, FIX)
 
 
 def with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:
