@@ -10,8 +10,14 @@ on first use):
 - the reuse guard: `ReuseGuard`, `ReuseError`;
 - the record: `SCHEMA_VERSION`, `FIELDS`; reading results: `load`, `analyze`.
 
-The package's layers, lowest first (a module imports only from its own layer or a lower one):
-`core` < `probes`, `report` < `engine`, `tools` < `scenarios` < `commands`.
+The package's layers, lowest first; a module imports only from its own layer and those below it:
+- `core`: the record's contract, profiles, statistics, the machine and its devices, errors, files;
+- `probes` (on the core): tracing, memory, variables and instructions, measured around steps;
+- `report` (on the core alone): records read, analysed and written as tables, plots and HTML;
+- `engine` (on the probes): the harness that makes, times, probes and records a case;
+- `tools` (on the probes): the reuse guard and `tfreuse watch`, for users' own code;
+- `scenarios` (on the engine): scenario families the benchmarks and users' layers share;
+- `commands` (on everything): the `tfreuse` command and the pytest plugin.
 """
 
 from __future__ import annotations

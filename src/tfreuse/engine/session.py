@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from tfreuse.core.profiles import Profile
 
+# A scenario and a case are the harness's `Scenario` and `Case`, which use this module: they are
+# typed `Any` here so the two modules do not import each other.
+Scenario = Case = Any
+
 if TYPE_CHECKING:
     from tfreuse.core.busy import BusyWatch
     from tfreuse.core.devices import DeviceChoice
-    from tfreuse.engine.harness import Case, Scenario
     from tfreuse.engine.pairing import SharedReference
 
 
