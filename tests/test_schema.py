@@ -99,4 +99,4 @@ def test_a_fresh_process_hands_back_the_probe_figures():
         "memory_window_steps", "retained_bytes_per_step", "retained_components", "retained_unavailable",
         "retained_native_heap_bytes_per_step", "retained_python_heap_bytes_per_step",
         "retained_allocator_bytes_per_step", "cache_entries_per_step", "variables_created_per_step",
-        "variables_alive_per_step"}
+        "variables_alive_per_step", "descriptors_per_step", "threads_per_step"}

@@ -25,7 +25,8 @@ Versions:
    machine was (`machine_info.tfreuse.busy`).
 5. Each record says what its variant and mode mean, as the scenario declares them
    (`variant_role`, `variant_phrase`, `fix_restores`, `mode_phrase`); older records get the
-   naming convention's meaning when loaded (`tfreuse.core.roles.by_name`).
+   naming convention's meaning when loaded (`tfreuse.core.roles.by_name`). Open file
+   descriptors and threads kept per step (`descriptors_per_step`, `threads_per_step`).
 """
 
 from __future__ import annotations
@@ -244,6 +245,19 @@ FIELDS: tuple[Field, ...] = (
         "read after each step and a gc.collect()): 0 when each step's variables die, the "
         "variables per step when every one is kept.", nullable=True,
         group=PROBE, repeats=EXACTLY,
+    ),
+    Field(
+        "descriptors_per_step", _NUM, "descriptors/step",
+        "Open file descriptors (handles on Windows) the case keeps per step: slope of the process's "
+        "count read after each step of the memory window and its gc.collect(); e.g. 1 for a summary "
+        "writer made every step and never closed. Null where the system does not say.",
+        nullable=True, group=PROBE,
+    ),
+    Field(
+        "threads_per_step", _NUM, "threads/step",
+        "Threads the case keeps per step (native ones included): slope of the process's thread "
+        "count read after each step of the memory window and its gc.collect().",
+        nullable=True, group=PROBE,
     ),
     Field(
         "rss_growth_per_step_bytes", _NUM, "bytes/step",

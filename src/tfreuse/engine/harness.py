@@ -36,7 +36,7 @@ from tfreuse.engine import conditions
 from tfreuse.engine.pairing import SharedReference
 from tfreuse.engine.session import Session
 from tfreuse.engine.timer import Timer
-from tfreuse.probes import instructions
+from tfreuse.probes import instructions, resources
 from tfreuse.probes.census import VariableWindow
 from tfreuse.probes.memory import DEFAULT_HEADROOM, MemoryWindow, RetainedWindow, sampling_interval
 from tfreuse.probes.tracing import CountedFunction, TraceCounter, TraceWindow
@@ -282,7 +282,8 @@ def _retained_memory(step: Callable[[], Any], ctx: Context, step_seconds: float,
     steps = ctx.profile.memory_window_steps(step_seconds)
     traces = TraceWindow(ctx.functions)
     variables = VariableWindow()
-    counters = {"cache_entries": traces.cache_entries, "variables_alive": variables.alive_now}
+    counters = {"cache_entries": traces.cache_entries, "variables_alive": variables.alive_now,
+                "descriptors": resources.open_descriptors, "threads": resources.threads}
     # The VariableWindow closes inside the RetainedWindow, so its collection finds the heap frozen.
     with RetainedWindow(ctx.case.device, counters, _pool_headroom(measured, steps)) as memory:
         with traces, variables:
@@ -300,6 +301,8 @@ def _retained_memory(step: Callable[[], Any], ctx: Context, step_seconds: float,
         "cache_entries_per_step": memory.slope("cache_entries", digits=3),
         "variables_created_per_step": round(variables.created / steps, 3),
         "variables_alive_per_step": memory.slope("variables_alive", digits=3),
+        "descriptors_per_step": memory.slope("descriptors", digits=3),
+        "threads_per_step": memory.slope("threads", digits=3),
     }
 
 

@@ -115,7 +115,8 @@ _MEDIAN_OVER_PROCESSES = ("first_step_s", "timing_rsd", "reference_shift", "reta
                           "retained_allocator_bytes_per_step", "rss_growth_per_step_bytes",
                           "rss_peak_delta_bytes", "allocator_current_delta_bytes", "allocator_peak_bytes",
                           "allocator_peak_delta_bytes", "traces_per_step", "cache_entries_per_step",
-                          "variables_created_per_step", "variables_alive_per_step", "mean", "stddev", "iqr")
+                          "variables_created_per_step", "variables_alive_per_step", "descriptors_per_step",
+                          "threads_per_step", "mean", "stddev", "iqr")
 
 
 def _merged(group: pd.DataFrame) -> dict:
@@ -288,6 +289,10 @@ def headline(row: pd.Series, name_machine: bool = True) -> str:
     kept = row.get("retained_bytes_per_step")
     if kept is not None and np.isfinite(kept) and kept > 1024:
         text += f" and keeps {kib(kept)} of memory per step"
+    for column, what in (("descriptors_per_step", "open file"), ("threads_per_step", "thread")):
+        kept = row.get(column)
+        if _finite(kept) and kept >= 0.5:
+            text += f", keeping {kept:.2g} {what}{'s' if kept >= 1.5 else ''} per step"
     traces = row.get("traces_per_step")
     if traces is not None and np.isfinite(traces) and traces > 0:
         text += ", retracing every step" if traces == 1 else f", retracing {traces:.2g} times per step"
