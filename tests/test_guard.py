@@ -3,6 +3,7 @@ retraces explained argument by argument, and the one private hook into TensorFlo
 
 import importlib
 import inspect
+import threading
 from pathlib import Path
 
 import keras
@@ -523,3 +524,50 @@ def test_tensorflows_tf_function_class_still_passes_through_the_wrapped_init():
     assert any(function is made for function in functions)
     assert any(function._function_cache is made._function_cache for function in functions)
     assert len(functions) >= 3  # tf.function(_double), the method's function, its per-object copy
+
+
+def test_a_step_that_leaves_a_file_open_is_named_with_the_file(tmp_path):
+    kept = []
+    with ReuseGuard(raise_on_findings=False) as guard:
+        for index in range(3):
+            with guard.step():
+                kept.append(open(tmp_path / f"log-{index}.txt", "w"))
+    try:
+        found = [finding for finding in guard.findings if finding.kind == "descriptor"]
+        assert [finding.step for finding in found] == [2, 3]
+        assert found[0].message == f"1 file descriptor(s) left open: {tmp_path / 'log-1.txt'}"
+    finally:
+        for handle in kept:
+            handle.close()
+
+
+def test_a_step_that_leaves_a_thread_running_is_named_and_a_closed_one_is_not(tmp_path):
+    stop = threading.Event()
+    with ReuseGuard(raise_on_findings=False, max_new_threads=0) as guard:
+        for index in range(3):
+            with guard.step():
+                threading.Thread(target=stop.wait, name=f"kept-{index}", daemon=True).start()
+    stop.set()
+    found = [finding for finding in guard.findings if finding.kind == "thread"]
+    assert [finding.message for finding in found] == ["1 thread(s) left running (Python: kept-1)",
+                                                      "1 thread(s) left running (Python: kept-2)"]
+    with ReuseGuard(raise_on_findings=False) as guard:
+        for index in range(3):
+            with guard.step():
+                with open(tmp_path / f"closed-{index}.txt", "w") as handle:
+                    handle.write("x")
+                thread = threading.Thread(target=lambda: None)
+                thread.start()
+                thread.join()
+    assert guard.findings == []
+
+
+def test_the_limits_on_descriptors_and_threads_allow_what_they_say(tmp_path):
+    kept = []
+    with ReuseGuard(raise_on_findings=False, max_new_descriptors=1) as guard:
+        for index in range(3):
+            with guard.step():
+                kept.append(open(tmp_path / f"allowed-{index}.txt", "w"))
+    for handle in kept:
+        handle.close()
+    assert guard.findings == []

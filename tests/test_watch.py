@@ -221,3 +221,16 @@ def test_watch_names_where_each_object_was_constructed_and_where_it_was_built(tm
     assert (f"    a new tf.function is made each time (made at {made}, first called at {called}): "
             "create it once, outside the loop") in summary
     assert "findings: 20" in summary
+
+
+def test_the_summary_says_what_the_script_left_open():
+    from tfreuse.probes.resources import Held
+    from tfreuse.tools.watch import summary
+
+    before = Held({0: "/dev/null", 3: "pipe:[1]"}, 2, 10, frozenset({"MainThread"}))
+    after = Held({0: "/dev/null", 3: "pipe:[1]", 7: "/logs/events.out.tfevents.1"}, 3, 12,
+                 frozenset({"MainThread", "writer"}))
+    text, findings = summary("train.py", 0, [], [], None, None, before, after)
+    assert "left open at exit: +1 file descriptor(s) against before the script\n  /logs/events.out.tfevents.1" in text
+    assert "threads at exit: +2 against before the script (Python: writer)" in text
+    assert findings == 0  # what a script holds at exit is said, not judged

@@ -7,7 +7,8 @@
 
 After the warm-up steps, a step fails (raises `ReuseError`, an AssertionError, so pytest shows
 it as a failed test) when it creates a tf.Variable, when a tf.function traces (a retrace, or a
-new tf.function object), or, at the end, when memory kept per step grows beyond the bound. The
+new tf.function object), when it keeps file descriptors or threads open (a writer, a pipeline or
+a callback made per step), or, at the end, when memory kept per step grows beyond the bound. The
 message says which variable (name, shape, dtype), which of the user's lines constructed its Keras
 layer, optimizer or metric and which built it, and for a trace which arguments changed since the
 function's previous trace, read from TensorFlow's own record of each trace. Without `step()` the
@@ -22,7 +23,7 @@ import dataclasses
 from collections.abc import Iterator
 
 from tfreuse.core.units import kib
-from tfreuse.probes import memory
+from tfreuse.probes import memory, resources
 from tfreuse.probes.census import CreatedVariable, VariableWindow
 from tfreuse.probes.stack import SourceLine
 from tfreuse.probes.tracing import TraceEvent, TraceLog
@@ -47,7 +48,7 @@ class ReuseError(AssertionError):
 class Finding:
     """One thing a steady-state step did that it should not have: its kind, step, place and text."""
 
-    kind: str  # "variable", "trace" or "memory"
+    kind: str  # "variable", "trace", "descriptor", "thread" or "memory"
     step: int | None  # 1-based step number (None: the whole guarded block)
     where: SourceLine | None  # the user's line to fix (a variable's: its owner's construction)
     message: str
@@ -79,18 +80,20 @@ class ReuseGuard:
     """Context manager that fails a steady-state step which re-creates variables or retraces.
 
     `warmup_steps` steps marked with `step()` may create and trace freely; every later step may
-    trace at most `max_traces` times and create at most `max_new_variables` tf.Variables, and
-    memory may grow by at most `max_retained_bytes_per_step` per steady step (checked at the end,
-    after a garbage collection, if no step failed before and at least MEMORY_CHECK_MIN_STEPS steady
-    steps ran; None turns the memory check off). With `raise_on_findings=False`
-    nothing is raised: read `findings` and `report()`.
+    trace at most `max_traces` times, create at most `max_new_variables` tf.Variables and leave at
+    most `max_new_descriptors` file descriptors and `max_new_threads` threads more open than it
+    found, and memory may grow by at most `max_retained_bytes_per_step` per steady step (checked
+    at the end, after a garbage collection, if no step failed before and at least
+    MEMORY_CHECK_MIN_STEPS steady steps ran; None turns the memory check off). With
+    `raise_on_findings=False` nothing is raised: read `findings` and `report()`.
     """
 
     def __init__(self, warmup_steps: int = 1, max_traces: int = 0, max_new_variables: int = 0,
                  max_retained_bytes_per_step: int | None = DEFAULT_RETAINED_BYTES_PER_STEP,
-                 raise_on_findings: bool = True):
+                 raise_on_findings: bool = True, max_new_descriptors: int = 0, max_new_threads: int = 0):
         for name, value in (("warmup_steps", warmup_steps), ("max_traces", max_traces),
-                            ("max_new_variables", max_new_variables)):
+                            ("max_new_variables", max_new_variables), ("max_new_descriptors", max_new_descriptors),
+                            ("max_new_threads", max_new_threads)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"ReuseGuard: {name} must be a whole number >= 0, not {value!r}")
         if max_retained_bytes_per_step is not None and max_retained_bytes_per_step < 0:
@@ -99,6 +102,8 @@ class ReuseGuard:
         self.warmup_steps = warmup_steps
         self.max_traces = max_traces
         self.max_new_variables = max_new_variables
+        self.max_new_descriptors = max_new_descriptors
+        self.max_new_threads = max_new_threads
         self.max_retained_bytes_per_step = max_retained_bytes_per_step
         self.raise_on_findings = raise_on_findings
         self.findings: list[Finding] = []
@@ -122,15 +127,17 @@ class ReuseGuard:
         if self.steps == self.warmup_steps:
             self._memory_start = memory.retained_bytes()
         traces, variables = len(self._traces.events), len(self._variables.creations)
+        held = resources.held() if self.steps >= self.warmup_steps else None
         yield
         self.steps += 1
         if self.steps > self.warmup_steps:
-            self._check(self.steps, traces, variables)
+            self._check(self.steps, traces, variables, held)
         else:  # a warm-up trace may be anything: one tfreuse could not read is no finding either
             self._traces.errors.clear()
 
-    def _check(self, step: int | None, traces_from: int, variables_from: int) -> None:
-        found = []
+    def _check(self, step: int | None, traces_from: int, variables_from: int,
+               held: resources.Held | None = None) -> None:
+        found = [] if held is None else self._kept_open(step, held)
         created = self._variables.creations[variables_from:]
         if len(created) > self.max_new_variables:
             found += [variable_finding(step, variable) for variable in created]
@@ -143,6 +150,22 @@ class ReuseGuard:
         self.findings += found
         if found and self.raise_on_findings:
             raise ReuseError(self.report(found))
+
+    def _kept_open(self, step: int | None, before: resources.Held) -> list[Finding]:
+        """Descriptors and threads the step left open beyond the limits, named where the system says."""
+        now, found = resources.held(), []
+        if None not in (now.descriptor_count, before.descriptor_count):
+            opened = now.descriptor_count - before.descriptor_count
+            if opened > self.max_new_descriptors:
+                targets = now.opened_since(before)
+                found.append(Finding("descriptor", step, None, f"{opened} file descriptor(s) left open"
+                                     + (f": {', '.join(targets)}" if targets else "")))
+        started = now.threads - before.threads
+        if started > self.max_new_threads:
+            named = sorted(now.python_threads - before.python_threads)
+            found.append(Finding("thread", step, None, f"{started} thread(s) left running"
+                                 + (f" (Python: {', '.join(named)})" if named else " (native)")))
+        return found
 
     def __exit__(self, exc_type, *exc_info) -> None:
         self._variables.__exit__(exc_type, *exc_info)
@@ -177,10 +200,12 @@ class ReuseGuard:
             at_step = [finding for finding in findings if finding.step == step]
             label = f"step {step}" if step is not None else "the guarded block"
             for kind, title in (("variable", "new tf.Variable(s)"), ("trace", "tf.function trace(s)"),
+                                ("descriptor", "open file descriptors"), ("thread", "threads"),
                                 ("memory", "memory")):
                 of_kind = [finding for finding in at_step if finding.kind == kind]
                 if of_kind:
-                    heading = f"{label}: {len(of_kind)} {title}" if kind != "memory" else f"{label}: memory"
+                    counted = kind in ("variable", "trace")
+                    heading = f"{label}: {len(of_kind)} {title}" if counted else f"{label}: {title}"
                     lines.append(f"  {heading}:")
                     lines += [f"    {finding.message}" for finding in of_kind]
         return "\n".join(lines)

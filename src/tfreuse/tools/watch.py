@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tfreuse.core.units import byte_size
 from tfreuse.probes.census import CreatedVariable
+from tfreuse.probes.resources import Held
 from tfreuse.probes.stack import SourceLine
 from tfreuse.probes.tracing import TraceEvent
 
@@ -202,8 +203,26 @@ def _variable_lines(creations: list[CreatedVariable]) -> tuple[list[str], int]:
     return lines, sum(len(variables) for variables in again.values())
 
 
+def _held_lines(before: Held | None, after: Held | None) -> list[str]:
+    """What the script left open: descriptors and threads at exit beyond those before it."""
+    if before is None or after is None:
+        return []
+    lines = []
+    if None not in (before.descriptor_count, after.descriptor_count):
+        opened = after.opened_since(before)
+        shown = "".join(f"\n  {target}" for target in opened[:5]) + (
+            f"\n  ... and {len(opened) - 5} more" if len(opened) > 5 else "")
+        lines += ["", f"left open at exit: {after.descriptor_count - before.descriptor_count:+d} file "
+                      f"descriptor(s) against before the script{shown}"]
+    named = sorted(after.python_threads - before.python_threads)
+    lines.append(f"threads at exit: {after.threads - before.threads:+d} against before the script"
+                 + (f" (Python: {', '.join(named)})" if named else ""))
+    return lines
+
+
 def summary(command: str, status: int, events: list[TraceEvent], creations: list[CreatedVariable],
-            memory_before: int | None, memory_after: int | None) -> tuple[str, int]:
+            memory_before: int | None, memory_after: int | None,
+            held_before: Held | None = None, held_after: Held | None = None) -> tuple[str, int]:
     """The text printed at exit, and the number of findings in it."""
     function_lines, trace_findings = _function_lines(events)
     variable_lines, variable_findings = _variable_lines(creations)
@@ -220,6 +239,7 @@ def summary(command: str, status: int, events: list[TraceEvent], creations: list
         lines += ["", f"memory kept (bytes in use: C heap + pymalloc, after a garbage collection): "
                       f"{byte_size(memory_before, 'MiB')} before the script, {byte_size(memory_after, 'MiB')} after it "
                       f"({memory_after - memory_before:+,d} bytes)"]
+    lines += _held_lines(held_before, held_after)
     findings = trace_findings + variable_findings
     lines += ["", f"findings: {findings}" + ("" if findings else " (nothing re-created)")]
     return "\n".join(lines), findings
@@ -228,16 +248,16 @@ def summary(command: str, status: int, events: list[TraceEvent], creations: list
 def watch(command: list[str], fail_on_findings: bool = False) -> int:
     """Run `command` with the probes installed, print the summary to stderr; the exit status."""
     kind, target, argv = _target(command)
-    from tfreuse.probes import memory
+    from tfreuse.probes import memory, resources
     from tfreuse.probes.census import VariableWindow
     from tfreuse.probes.tracing import TraceLog
 
     with TraceLog() as traces, VariableWindow(sources=True) as variables:
-        before = memory.retained_bytes()
+        before, held_before = memory.retained_bytes(), resources.held()
         status = _run(kind, target, argv)
-        after = memory.retained_bytes()
+        after, held_after = memory.retained_bytes(), resources.held()
     text, findings = summary(" ".join(argv if kind == "path" else ["-m", *argv]), status,
-                             traces.events, variables.creations, before, after)
+                             traces.events, variables.creations, before, after, held_before, held_after)
     sys.stdout.flush()
     print("\n" + text, file=sys.stderr)
     if traces.errors:
