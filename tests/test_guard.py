@@ -162,6 +162,19 @@ ANTI_PATTERNS = [
     ("test_strategy_eager", "function_per_step", "function", "trace",
      "a new tf.function object made from the same `def`",
      "return training.step(lambda x, y: tf.function(training.distributed_step)(x, y))"),
+    # writer_in_loop: in function mode the writer is an argument of the tf.function that writes,
+    # so each new writer is a new trace, closed (`mitigated_close_each`) or not. A writer kept open
+    # keeps its events file's descriptor, in eager mode too: named by the file, not by a line.
+    ("test_writer_in_loop", "writer_per_step", "function", "trace",
+     "`writer`: a different _ResourceSummaryWriter object",
+     "WriterInLoop.writer_per_step: return write(writer, value, step_number())"),
+    ("test_writer_in_loop", "writer_per_step_kept", "function", "trace",
+     "`writer`: a different _ResourceSummaryWriter object",
+     "WriterInLoop.writer_per_step_kept: return write(writer, value, step_number())"),
+    ("test_writer_in_loop", "mitigated_close_each", "function", "trace",
+     "`writer`: a different _ResourceSummaryWriter object",
+     "WriterInLoop.mitigated_close_each: written = write(writer, value, step_number())"),
+    ("test_writer_in_loop", "writer_per_step_kept", "eager", "descriptor", "1 file descriptor(s) left open: ", None),
 ]
 
 
@@ -215,6 +228,16 @@ BASELINES = [(module, "shared", mode) for module in
     ("test_strategy_eager", "shared", "function"),
     ("test_strategy_eager", "mitigated_function_step_fn", "eager"),
     ("test_strategy_eager", "mitigated_function_step_fn", "function"),
+    # restored_call: the serving signature and the input_signature fix (the restored `__call__`
+    # retracing eagerly is not seen: TensorFlow defines its body, and TraceLog leaves those out).
+    # writer_in_loop: one writer, and eagerly a writer per step closed after its write.
+    ("test_restored_call", "shared", "eager"),
+    ("test_restored_call", "shared", "function"),
+    ("test_restored_call", "mitigated_input_signature", "eager"),
+    ("test_restored_call", "mitigated_input_signature", "function"),
+    ("test_writer_in_loop", "shared", "eager"),
+    ("test_writer_in_loop", "shared", "function"),
+    ("test_writer_in_loop", "mitigated_close_each", "eager"),
 ]
 
 
