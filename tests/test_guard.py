@@ -194,6 +194,13 @@ BASELINES = [(module, "shared", mode) for module in
     ("test_predict_in_loop", "mitigated_direct_call", "function"),
     ("test_load_per_request", "mitigated", "eager"),
     ("test_load_per_request", "mitigated", "function"),
+    # dataset_in_loop: one iterator (in-memory or from_generator), and the cleanup class that
+    # removes a rebuilt from_generator pipeline's functions from the default graph.
+    ("test_dataset_in_loop", "shared", "eager"),
+    ("test_dataset_in_loop", "shared", "function"),
+    ("test_dataset_in_loop", "mitigated_generator_once", "eager"),
+    ("test_dataset_in_loop", "mitigated_generator_once", "function"),
+    ("test_dataset_in_loop", "mitigated_cleanup_class", "eager"),
 ]
 
 
