@@ -201,6 +201,10 @@ BASELINES = [(module, "shared", mode) for module in
     ("test_dataset_in_loop", "mitigated_generator_once", "eager"),
     ("test_dataset_in_loop", "mitigated_generator_once", "function"),
     ("test_dataset_in_loop", "mitigated_cleanup_class", "eager"),
+    # py_function_in_loop: plain Python, and tf.py_function inside one tf.function.
+    ("test_py_function_in_loop", "shared", "eager"),
+    ("test_py_function_in_loop", "shared", "function"),
+    ("test_py_function_in_loop", "mitigated_in_tf_function", "function"),
 ]
 
 
