@@ -86,6 +86,22 @@ def test_after_the_window_a_new_default_graph_has_no_census_scope_left():
     assert after.numpy() == 1.0
 
 
+@pytest.mark.slow
+def test_a_replaced_default_graph_is_not_kept_alive_by_the_window():
+    import gc
+    import weakref
+
+    from tensorflow.python.framework import ops
+
+    with VariableWindow():
+        replaced = []
+        for _ in range(3):
+            replaced.append(weakref.ref(ops.get_default_graph()))
+            keras.backend.clear_session()
+        gc.collect()
+        assert [graph() is None for graph in replaced] == [True, True, True]
+
+
 def test_sources_name_variables_made_after_clear_session():
     with VariableWindow(sources=True) as window:
         keras.backend.clear_session()

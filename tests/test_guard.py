@@ -238,6 +238,17 @@ BASELINES = [(module, "shared", mode) for module in
     ("test_writer_in_loop", "shared", "eager"),
     ("test_writer_in_loop", "shared", "function"),
     ("test_writer_in_loop", "mitigated_close_each", "eager"),
+    # dataset_in_loop: one iterator (in-memory or from_generator), and the cleanup class that
+    # removes a rebuilt from_generator pipeline's functions from the default graph.
+    ("test_dataset_in_loop", "shared", "eager"),
+    ("test_dataset_in_loop", "shared", "function"),
+    ("test_dataset_in_loop", "mitigated_generator_once", "eager"),
+    ("test_dataset_in_loop", "mitigated_generator_once", "function"),
+    ("test_dataset_in_loop", "mitigated_cleanup_class", "eager"),
+    # py_function_in_loop: plain Python, and tf.py_function inside one tf.function.
+    ("test_py_function_in_loop", "shared", "eager"),
+    ("test_py_function_in_loop", "shared", "function"),
+    ("test_py_function_in_loop", "mitigated_in_tf_function", "function"),
 ]
 
 

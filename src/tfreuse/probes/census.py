@@ -235,8 +235,8 @@ def follow_default_graph(creator: Callable) -> Iterator[None]:
     graph that `tf.compat.v1.reset_default_graph()` (so `keras.backend.clear_session()`) makes.
 
     TensorFlow offers no hook on that reset: the reset of its default-graph stack (a thread-local
-    object, so only this thread's) is wrapped for the block's duration, then put back. Scopes are
-    left in reverse order, each on the graph it was entered on.
+    object, so only this thread's) is wrapped for the block's duration, then put back. A reset
+    leaves the scope of the graph it replaces; the last scope is left when the block ends.
     """
     import tensorflow as tf
     from tensorflow.python.framework import ops
@@ -253,6 +253,9 @@ def follow_default_graph(creator: Callable) -> Iterator[None]:
     wrapped_before = "reset" in vars(graph_stack)
 
     def reset_and_follow() -> None:
+        # Leave the scope on the graph being replaced first: kept entered, it would keep that graph
+        # (and all it holds) alive until the window closes, and the window would count its bytes.
+        scopes.pop().__exit__(None, None, None)
         reset_before()
         enter()
 
@@ -266,7 +269,7 @@ def follow_default_graph(creator: Callable) -> Iterator[None]:
                 graph_stack.reset = reset_before
             else:
                 del graph_stack.reset
-        for scope in reversed(scopes):
+        for scope in reversed(scopes):  # the one on the current default graph
             scope.__exit__(None, None, None)
 
 
