@@ -175,6 +175,24 @@ ANTI_PATTERNS = [
      "`writer`: a different _ResourceSummaryWriter object",
      "WriterInLoop.mitigated_close_each: written = write(writer, value, step_number())"),
     ("test_writer_in_loop", "writer_per_step_kept", "eager", "descriptor", "1 file descriptor(s) left open: ", None),
+    # metrics_in_loop: a Keras metric makes its variables in its constructor, so each is placed at
+    # the line constructing its AUC or Mean; in function mode the new objects also retrace the
+    # update function at its call, with reduce_retracing=True too (it generalises shapes only).
+    # Not here: fit_in_loop's per-call variants, which make no variable and trace nothing the
+    # guard sees (a new data adapter, tf.data pipeline, iterator and callbacks per call; tf.data
+    # traces its map functions outside tf.function's tracing hook).
+    ("test_metrics_in_loop", "metric_per_step", "eager", "variable",
+     "/true_positives (200,) float32 of metric", "_new_metrics: auc = keras.metrics.AUC()"),
+    ("test_metrics_in_loop", "metric_per_step", "eager", "variable",
+     "mean/total () float32 of metric mean (Mean)", "_new_metrics: mean = keras.metrics.Mean()"),
+    ("test_metrics_in_loop", "metric_per_step", "function", "variable",
+     "/false_negatives (200,) float32 of metric", "_new_metrics: auc = keras.metrics.AUC()"),
+    ("test_metrics_in_loop", "metric_per_step", "function", "trace",
+     "`auc`: a different AUC object", "return update(auc, mean, labels, scores)"),
+    ("test_metrics_in_loop", "mitigated_reduce_retracing", "function", "trace",
+     "`mean`: a different Mean object", "return update(auc, mean, labels, scores)"),
+    ("test_metrics_in_loop", "mitigated_clear_session", "eager", "variable",
+     "mean/count () float32 of metric mean (Mean)", "_new_metrics: mean = keras.metrics.Mean()"),
 ]
 
 
@@ -249,6 +267,15 @@ BASELINES = [(module, "shared", mode) for module in
     ("test_py_function_in_loop", "shared", "eager"),
     ("test_py_function_in_loop", "shared", "function"),
     ("test_py_function_in_loop", "mitigated_in_tf_function", "function"),
+    # fit_in_loop and metrics_in_loop: the baselines and the fixes that keep their objects.
+    ("test_fit_in_loop", "shared", "eager"),
+    ("test_fit_in_loop", "shared", "function"),
+    ("test_fit_in_loop", "mitigated_on_batch", "eager"),
+    ("test_fit_in_loop", "mitigated_on_batch", "function"),
+    ("test_metrics_in_loop", "shared", "eager"),
+    ("test_metrics_in_loop", "shared", "function"),
+    ("test_metrics_in_loop", "mitigated_reset_state", "eager"),
+    ("test_metrics_in_loop", "mitigated_reset_state", "function"),
 ]
 
 
