@@ -247,3 +247,15 @@ def test_a_variant_nobody_worded_is_named_and_braces_are_not_taken_for_a_format_
     rows = _rows({"shared": shared, "re{new}_{a}": 3 * shared})
     sentence = headlines(add_stability(add_ratios(rows)))[0]
     assert sentence.startswith("The re{new}_{a} variant inside tf.function costs 3.0x the shared step time")
+
+
+@pytest.mark.parametrize("phrase, start", [
+    ("re-creating a layer", "Re-creating a layer"),
+    ("tf.random.set_seed every step", "tf.random.set_seed every step"),
+    ("keras.backend.clear_session() after fit", "keras.backend.clear_session() after fit"),
+    ("model_fn per step", "model_fn per step"),
+])
+def test_a_sentence_starts_with_a_capital_unless_it_starts_with_code(phrase, start):
+    shared = 1.0 + 0.01 * np.random.default_rng(6).standard_normal(20)
+    rows = _rows({"shared": shared, "odd": 3 * shared}, {"odd": Variant(phrase)})
+    assert headlines(add_stability(add_ratios(rows)))[0].startswith(f"{start} inside tf.function costs 3.0x")

@@ -273,13 +273,20 @@ def _baseline_value(baseline: pd.Series | None, column: str) -> Any:
     return None if baseline is None else baseline.get(column)
 
 
+def _sentence_start(phrase: str) -> str:
+    """`phrase` with a capital first letter, unless its first word is code (`tf.random.set_seed`,
+    `keras.backend.clear_session()`), which keeps its case."""
+    first = phrase.split(" ", 1)[0]
+    return phrase if any(mark in first for mark in "._()") else phrase[:1].upper() + phrase[1:]
+
+
 def headline(row: pd.Series, name_machine: bool = True) -> str:
     """One sentence with figures for a variant row that has a ratio (the machine named at its end
     unless `name_machine` is False, for a page that names its one machine once)."""
     # Only our own wording is a format string: a variant's name may hold braces.
     phrase = str(row["variant_phrase"])
     costs = "still costs" if row["variant_role"] == FIX else "costs"
-    text = (f"{phrase[0].upper()}{phrase[1:]} {row['mode_phrase']} {costs} "
+    text = (f"{_sentence_start(phrase)} {row['mode_phrase']} {costs} "
             f"{row['ratio']:.1f}x the shared step time")
     interval = interval_text(row.get("ratio_ci_low"), row.get("ratio_ci_high"), ".1f", dash="-")
     if interval:

@@ -106,14 +106,16 @@ def table(loaded: Loaded) -> str:
              + (" each pinned to one core" if pinned else "")
              + (f", on {devices[0]}" if len(devices) == 1 else "") + ".", ""]
     device_column = len(devices) > 1
-    header = ["scenario", "variant", "mode", "size"] + (["device"] if device_column else []) + [
-        f"time / reuse [{interval_label(processes)}]", "traces/step", "retained/step", "learning kept"]
+    header = ["scenario, mode, size" + (", device" if device_column else ""), "variant",
+              f"time / reuse [{interval_label(processes)}]", "traces/step", "retained/step", "learning kept"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in rows.iterrows():
+        # A scenario's fixes are measured in its costliest variant's situation: said once, on its row.
         first = row["role"] == "re-creates"
-        cells = [f"**{row['scenario']}**" if first else "", row["variant"] if first else f"fix: {row['variant']}",
-                 MODE_NAMES.get(row["mode"], row["mode"]), str(row["size"])]
-        cells += [str(row["device"])] if device_column else []
+        situation = [MODE_NAMES.get(row["mode"], row["mode"]), str(row["size"])]
+        situation += [str(row["device"])] if device_column else []
+        cells = [f"**{row['scenario']}**, {', '.join(situation)}" if first else "",
+                 row["variant"] if first else f"fix: {row['variant']}"]
         cells += [ratio_cell(row), number(row.get("traces_per_step"), ".2g"),
                   kib(row.get("retained_bytes_per_step")), number(row.get("learning_retained"), ".0%")]
         lines.append("| " + " | ".join(cells) + " |")
