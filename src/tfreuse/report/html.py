@@ -25,8 +25,8 @@ _TEMPLATES = Path(__file__).parent / "templates"
 
 # "interval" is named for what it covers (`analyze.interval_label`) in each table.
 COLUMNS = ("variant", "mode", "size", "device", "machine", "median ms", "ratio", "interval", "processes",
-           "traces/step", "retained/step", "vars/step", "alloc peak", "RSS/step (secondary)",
-           "learning kept", "drift", "param bytes")
+           "traces/step", "retained/step", "vars/step", "open files/step", "threads/step", "alloc peak",
+           "RSS/step (secondary)", "learning kept", "drift", "param bytes")
 TEXT_COLUMNS = 5
 
 
@@ -41,6 +41,7 @@ def _row(row: dict) -> dict:
     cells = [row["variant"], row["mode"], row["size"], row["device"], row["machine"], median, ratio,
              ci, str(int(row.get("processes") or 1)), number(row.get("traces_per_step"), ".2g"),
              kib(row.get("retained_bytes_per_step")), number(row.get("variables_created_per_step"), ".2g"),
+             number(row.get("descriptors_per_step"), ".2g"), number(row.get("threads_per_step"), ".2g"),
              kib(row.get("allocator_peak_delta_bytes") or math.nan),
              kib(row.get("rss_growth_per_step_bytes")),
              number(row.get("learning_retained"), ".0%"), number(row.get("frozen_weight_drift"), ".3g"),
