@@ -6,6 +6,11 @@ from types import SimpleNamespace
 
 from pytest_benchmark.stats import Stats
 
+from tfreuse.core.profiles import Profile
+
+# Four timed rounds and one warm-up step: enough for the exact figures the scenario tests assert.
+SCENARIO_PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
+
 
 class FakeBenchmark:
     """Stands in for pytest-benchmark's fixture: runs `pedantic` targets and keeps extra_info.
@@ -58,3 +63,12 @@ def capture_child_environment(monkeypatch, module, returncode: int = 0, stdout: 
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
     monkeypatch.setattr(module.subprocess, "run", fake_run)
     return seen
+
+
+def run_scenario(scenario, variant: str, mode: str, size: str | None = None) -> dict:
+    """One case of `scenario` measured by the harness with a fake timer in SCENARIO_PROFILE; its record."""
+    from tfreuse.engine.harness import Case, run_case
+    from tfreuse.engine.session import Session
+
+    case = Case(scenario.name, variant, mode, "CPU:0", size or next(iter(scenario.sizes)))
+    return run_case(FakeBenchmark(), scenario, case, Session(SCENARIO_PROFILE))

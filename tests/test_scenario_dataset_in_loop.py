@@ -7,17 +7,14 @@ import functools
 import pytest
 import tensorflow as tf
 
-from tfreuse.core.profiles import Profile
-from tfreuse.engine.harness import Case, Context, run_case
-from tfreuse.engine.session import Session
+from tfreuse.engine.harness import Case, Context
 from tfreuse.probes import resources
 
 from benchmarks import test_dataset_in_loop
-from tests.fakes import FakeBenchmark
+from tests.fakes import SCENARIO_PROFILE, run_scenario
 
 pytestmark = pytest.mark.slow  # every test steps the scenario's variants with real TensorFlow
 
-PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 SCENARIO = test_dataset_in_loop.DatasetInLoop()
 SIZE = SCENARIO.sizes["small"]
 EPOCH_STEPS = SIZE["rows"] // SIZE["batch"]  # 32 batches of 32 rows: one epoch, each row once
@@ -30,14 +27,13 @@ RUNS = [(c.variant, c.mode) for c in SCENARIO.cases(["CPU:0"]) if SCENARIO.skip_
 
 @functools.cache
 def run(variant, mode):
-    case = Case(SCENARIO.name, variant, mode, "CPU:0", "small")
-    return run_case(FakeBenchmark(), SCENARIO, case, Session(PROFILE))
+    return run_scenario(SCENARIO, variant, mode)
 
 
 def make_step(variant, mode):
-    tf.random.set_seed(PROFILE.seed)
+    tf.random.set_seed(SCENARIO_PROFILE.seed)
     case = Case(SCENARIO.name, variant, mode, "CPU:0", "small")
-    return SCENARIO.make_step(Context(case, SIZE, PROFILE))
+    return SCENARIO.make_step(Context(case, SIZE, SCENARIO_PROFILE))
 
 
 def rows_read(variant, mode, steps=EPOCH_STEPS):

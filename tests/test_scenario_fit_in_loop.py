@@ -8,24 +8,19 @@ import keras
 import pytest
 import tensorflow as tf
 
-from tfreuse.core.profiles import Profile
-from tfreuse.engine.harness import Case, Context, run_case
-from tfreuse.engine.session import Session
+from tfreuse.engine.harness import Case, Context
 
 from benchmarks import test_fit_in_loop
-from tests.fakes import FakeBenchmark
+from tests.fakes import SCENARIO_PROFILE, run_scenario
 
 pytestmark = pytest.mark.slow  # every test steps the scenario's variants with real TensorFlow
 
-PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 SCENARIO = test_fit_in_loop.FitInLoop()
 PER_CALL = ["fit_per_batch", "evaluate_per_batch", "mitigated_clear_session", "mitigated_run_eagerly"]
 REUSING = ["shared", "mitigated_on_batch"]
 
 
-def run(scenario, variant, mode, size=None):
-    case = Case(scenario.name, variant, mode, "CPU:0", size or next(iter(scenario.sizes)))
-    return run_case(FakeBenchmark(), scenario, case, Session(PROFILE))
+run = run_scenario
 
 
 # A case of this scenario takes a second or two (a fit per step): several tests read one case.
@@ -43,7 +38,7 @@ def made_per_step(monkeypatch, variant, mode, steps=3):
     Counted through public classes: `tf.data.Dataset.__iter__` (every iterator over a dataset,
     Keras' own included) and `keras.callbacks.History.__init__`.
     """
-    ctx = Context(Case(SCENARIO.name, variant, mode, "CPU:0", "small"), SCENARIO.sizes["small"], PROFILE)
+    ctx = Context(Case(SCENARIO.name, variant, mode, "CPU:0", "small"), SCENARIO.sizes["small"], SCENARIO_PROFILE)
     step = SCENARIO.make_step(ctx)
     step()
     made = collections.Counter()

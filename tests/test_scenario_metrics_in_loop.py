@@ -8,24 +8,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreuse.core.profiles import Profile
-from tfreuse.engine.harness import Case, Context, run_case
-from tfreuse.engine.session import Session
+from tfreuse.engine.harness import Case, Context
 
 from benchmarks import test_metrics_in_loop
-from tests.fakes import FakeBenchmark
+from tests.fakes import SCENARIO_PROFILE, run_scenario
 
 pytestmark = pytest.mark.slow  # every test steps the scenario's variants with real TensorFlow
 
-PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 SCENARIO = test_metrics_in_loop.MetricsInLoop()
 # AUC: true and false positives and negatives; Mean: total and count.
 VARIABLES_PER_METRIC_PAIR = 6
 
 
-def run(scenario, variant, mode, size=None):
-    case = Case(scenario.name, variant, mode, "CPU:0", size or next(iter(scenario.sizes)))
-    return run_case(FakeBenchmark(), scenario, case, Session(PROFILE))
+run = run_scenario
 
 
 run_once = functools.cache(run)
@@ -39,7 +34,7 @@ def ran(*variants):
 
 def values(variant, mode, steps):
     """What `steps` steps of `variant` return: (AUC, mean loss) per step."""
-    ctx = Context(Case(SCENARIO.name, variant, mode, "CPU:0", "small"), SCENARIO.sizes["small"], PROFILE)
+    ctx = Context(Case(SCENARIO.name, variant, mode, "CPU:0", "small"), SCENARIO.sizes["small"], SCENARIO_PROFILE)
     step = SCENARIO.make_step(ctx)
     return [tuple(float(value) for value in step()) for _ in range(steps)]
 
@@ -50,7 +45,7 @@ REMADE = ran("metric_per_step", "mitigated_reduce_retracing", "mitigated_clear_s
 @pytest.mark.parametrize("variant, mode", REMADE)
 def test_new_metrics_every_step_make_six_variables_every_step(variant, mode):
     record = run_once(SCENARIO, variant, mode)
-    assert record["variables_created"] == VARIABLES_PER_METRIC_PAIR * PROFILE.rounds
+    assert record["variables_created"] == VARIABLES_PER_METRIC_PAIR * SCENARIO_PROFILE.rounds
     assert record["variables_created_per_step"] == VARIABLES_PER_METRIC_PAIR
     assert record["live_variables_delta"] == 0  # each step's metrics die with the step
 
@@ -59,7 +54,7 @@ def test_new_metrics_every_step_make_six_variables_every_step(variant, mode):
 def test_new_metric_objects_retrace_the_function_every_step(variant):
     # A Python object argument is a cache key by identity; reduce_retracing generalises shapes only.
     record = run_once(SCENARIO, variant, "function")
-    assert record["trace_events"] == record["tracing_cache_delta"] == PROFILE.rounds
+    assert record["trace_events"] == record["tracing_cache_delta"] == SCENARIO_PROFILE.rounds
     assert (record["traces_per_step"], record["cache_entries_per_step"]) == (1.0, 1.0)
 
 

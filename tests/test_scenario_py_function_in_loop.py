@@ -10,18 +10,15 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.ops import script_ops
 
-from tfreuse.core.profiles import Profile
 from tfreuse.core.schema import RETAINED_TOLERANCE_BYTES
-from tfreuse.engine.harness import Case, Context, run_case
-from tfreuse.engine.session import Session
+from tfreuse.engine.harness import Case, Context
 from tfreuse.probes.memory import retained_bytes
 
 from benchmarks import test_py_function_in_loop
-from tests.fakes import FakeBenchmark
+from tests.fakes import SCENARIO_PROFILE, run_scenario
 
 pytestmark = pytest.mark.slow  # every test steps the scenario's variants with real TensorFlow
 
-PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 SCENARIO = test_py_function_in_loop.PyFunctionInLoop()
 SIZE = SCENARIO.sizes["small"]
 RUNS = [(c.variant, c.mode) for c in SCENARIO.cases(["CPU:0"]) if SCENARIO.skip_reason(c.variant, c.mode) is None]
@@ -30,13 +27,12 @@ STEPS = 20
 
 @functools.cache
 def run(variant, mode):
-    case = Case(SCENARIO.name, variant, mode, "CPU:0", "small")
-    return run_case(FakeBenchmark(), SCENARIO, case, Session(PROFILE))
+    return run_scenario(SCENARIO, variant, mode)
 
 
 def make_step(variant, mode):
     case = Case(SCENARIO.name, variant, mode, "CPU:0", "small")
-    step = SCENARIO.make_step(Context(case, SIZE, PROFILE))
+    step = SCENARIO.make_step(Context(case, SIZE, SCENARIO_PROFILE))
     step()  # the first call: a tf.function's trace
     return step
 

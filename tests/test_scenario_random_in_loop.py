@@ -7,16 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreuse.core.profiles import Profile
-from tfreuse.engine.harness import Case, Context, run_case
-from tfreuse.engine.session import Session
+from tfreuse.engine.harness import Case, Context
 
 from benchmarks import test_random_in_loop
-from tests.fakes import FakeBenchmark
+from tests.fakes import SCENARIO_PROFILE, run_scenario
 
 pytestmark = pytest.mark.slow  # every test steps the scenario's variants with real TensorFlow
 
-PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 SCENARIO = test_random_in_loop.RandomInLoop()
 # Two new kernels a step (the normal and the uniform draw) measure about 73 KB here; every variant
 # that keeps none stays near 1 KB. The bounds sit far from both.
@@ -26,9 +23,7 @@ VARIANTS_THAT_RUN_IN_FUNCTION_MODE = ("shared", "seeded_random_ops", "mitigated_
                                       "mitigated_reseed")
 
 
-def run(scenario, variant, mode, size=None):
-    case = Case(scenario.name, variant, mode, "CPU:0", size or next(iter(scenario.sizes)))
-    return run_case(FakeBenchmark(), scenario, case, Session(PROFILE))
+run = run_scenario
 
 
 run_once = functools.cache(run)
@@ -36,7 +31,7 @@ run_once = functools.cache(run)
 
 def two_steps(variant, mode):
     """The outputs of a fresh step of `variant` called twice."""
-    ctx = Context(Case(SCENARIO.name, variant, mode, "CPU:0", "small"), SCENARIO.sizes["small"], PROFILE)
+    ctx = Context(Case(SCENARIO.name, variant, mode, "CPU:0", "small"), SCENARIO.sizes["small"], SCENARIO_PROFILE)
     step = SCENARIO.make_step(ctx)
     return np.array(step()), np.array(step())
 
@@ -68,7 +63,7 @@ def test_every_variant_that_runs_in_tf_function_traces_once(variant):
 def test_a_generator_per_eager_step_makes_its_state_variable_every_step():
     record = run_once(SCENARIO, "generator_per_step", "eager")
     assert record["variables_created_per_step"] == 1.0
-    assert record["variables_created"] == PROFILE.rounds
+    assert record["variables_created"] == SCENARIO_PROFILE.rounds
 
 
 def test_tf_function_refuses_a_generator_made_in_the_step():

@@ -7,16 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreuse.core.profiles import Profile
-from tfreuse.engine.harness import Case, run_case
-from tfreuse.engine.session import Session
-
 from benchmarks import test_restored_call
-from tests.fakes import FakeBenchmark
+from tests.fakes import SCENARIO_PROFILE, run_scenario
 
 pytestmark = pytest.mark.slow  # every test loads SavedModels and steps them with real TensorFlow
 
-PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 SCENARIO = test_restored_call.RestoredCall()
 SIZE = SCENARIO.sizes["small"]
 NOT_FOUND = "Could not find matching concrete function to call loaded from the SavedModel"
@@ -24,14 +19,13 @@ NOT_FOUND = "Could not find matching concrete function to call loaded from the S
 
 @functools.cache
 def run(variant, mode):
-    case = Case(SCENARIO.name, variant, mode, "CPU:0", "small")
-    return run_case(FakeBenchmark(), SCENARIO, case, Session(PROFILE))
+    return run_scenario(SCENARIO, variant, mode)
 
 
 def test_the_restored_call_traces_every_new_batch_size_eagerly():
     record = run("restored_call", "eager")
     assert record["first_step_trace_events"] == 1
-    assert record["trace_events"] == record["tracing_cache_delta"] == PROFILE.rounds
+    assert record["trace_events"] == record["tracing_cache_delta"] == SCENARIO_PROFILE.rounds
     assert record["traces_per_step"] == 1.0
     assert record["cache_entries_per_step"] == 1.0
 

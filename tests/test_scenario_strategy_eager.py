@@ -6,24 +6,19 @@ import functools
 import pytest
 import tensorflow as tf
 
-from tfreuse.core.profiles import Profile
-from tfreuse.engine.harness import Case, Context, run_case
-from tfreuse.engine.session import Session
+from tfreuse.engine.harness import Case, Context
 
 from benchmarks import test_strategy_eager
-from tests.fakes import FakeBenchmark
+from tests.fakes import SCENARIO_PROFILE, run_scenario
 
 pytestmark = pytest.mark.slow  # every test steps the scenario's variants with real TensorFlow
 
-PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 SCENARIO = test_strategy_eager.StrategyEager()
 RAN = [(case.variant, case.mode) for case in SCENARIO.cases(["CPU:0"])
        if SCENARIO.skip_reason(case.variant, case.mode) is None]
 
 
-def run(scenario, variant, mode, size=None):
-    case = Case(scenario.name, variant, mode, "CPU:0", size or next(iter(scenario.sizes)))
-    return run_case(FakeBenchmark(), scenario, case, Session(PROFILE))
+run = run_scenario
 
 
 run_once = functools.cache(run)
@@ -79,6 +74,6 @@ def test_every_variant_trains_the_same_weight_as_shared(variant, mode):
 
 def test_running_functions_eagerly_is_switched_off_again_after_every_step():
     case = Case(SCENARIO.name, "functions_run_eagerly", "function", "CPU:0", "small")
-    step = SCENARIO.make_step(Context(case, SCENARIO.sizes["small"], PROFILE))
+    step = SCENARIO.make_step(Context(case, SCENARIO.sizes["small"], SCENARIO_PROFILE))
     step()
     assert not tf.config.functions_run_eagerly()

@@ -10,24 +10,20 @@ import psutil
 import pytest
 import tensorflow as tf
 
-from tfreuse.core.profiles import Profile
-from tfreuse.engine.harness import Case, Context, run_case
-from tfreuse.engine.session import Session
+from tfreuse.engine.harness import Case, Context
 
 from benchmarks import test_writer_in_loop
-from tests.fakes import FakeBenchmark
+from tests.fakes import SCENARIO_PROFILE, run_scenario
 
 pytestmark = pytest.mark.slow  # every test writes summaries with real TensorFlow
 
-PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 SCENARIO = test_writer_in_loop.WriterInLoop()
 PER_STEP = ["writer_per_step", "writer_per_step_kept", "mitigated_close_each"]
 
 
 @functools.cache
 def run(variant, mode):
-    case = Case(SCENARIO.name, variant, mode, "CPU:0", "small")
-    return run_case(FakeBenchmark(), SCENARIO, case, Session(PROFILE))
+    return run_scenario(SCENARIO, variant, mode)
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
@@ -45,7 +41,7 @@ def test_a_writer_starts_no_thread(variant):
 @pytest.mark.parametrize("variant", PER_STEP)
 def test_a_new_writer_passed_to_the_tf_function_is_a_new_trace_every_step(variant):
     record = run(variant, "function")
-    assert record["trace_events"] == record["tracing_cache_delta"] == PROFILE.rounds
+    assert record["trace_events"] == record["tracing_cache_delta"] == SCENARIO_PROFILE.rounds
     assert record["traces_per_step"] == 1.0
 
 
@@ -67,7 +63,7 @@ def _open_files_under(folder: Path) -> set[str]:
                                                         ("mitigated_close_each", 3, 0)])
 def test_each_writer_opens_an_events_file_of_its_own_held_while_the_writer_is_open(variant, files, open_after):
     before = _events_files(SCENARIO.folder)
-    ctx = Context(Case(SCENARIO.name, variant, "eager", "CPU:0", "small"), SCENARIO.sizes["small"], PROFILE)
+    ctx = Context(Case(SCENARIO.name, variant, "eager", "CPU:0", "small"), SCENARIO.sizes["small"], SCENARIO_PROFILE)
     step = SCENARIO.make_step(ctx)
     for _ in range(3):
         assert bool(step())  # the scalar was written

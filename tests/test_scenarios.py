@@ -5,10 +5,6 @@ import functools
 import pytest
 import tensorflow as tf
 
-from tfreuse.core.profiles import Profile
-from tfreuse.engine.harness import Case, run_case
-from tfreuse.engine.session import Session
-
 from benchmarks import (
     test_attention,
     test_function_in_loop,
@@ -23,16 +19,13 @@ from benchmarks import (
     test_training_loop,
     test_transfer_learning,
 )
-from tests.fakes import FakeBenchmark
+from tests.fakes import SCENARIO_PROFILE, run_scenario
 
 pytestmark = pytest.mark.slow  # every test steps a scenario's variants with real TensorFlow
 
-PROFILE = Profile("test", rounds=4, min_rounds=4, warmup_steps=1, phase_seconds=60)
 
 
-def run(scenario, variant, mode, size=None):
-    case = Case(scenario.name, variant, mode, "CPU:0", size or next(iter(scenario.sizes)))
-    return run_case(FakeBenchmark(), scenario, case, Session(PROFILE))
+run = run_scenario
 
 
 class TestTrainingLoop:
@@ -57,7 +50,7 @@ class TestTrainingLoop:
 
     def test_recreated_eagerly_makes_a_weight_every_step(self):
         record = run(self.scenario, "recreated", "eager")
-        assert record["variables_created"] >= PROFILE.rounds
+        assert record["variables_created"] >= SCENARIO_PROFILE.rounds
 
     def test_guarded_creation_traces_twice_on_the_first_call_only(self):
         record = run(self.scenario, "mitigated", "function")
@@ -101,7 +94,7 @@ class TestTransferLearning:
 
     def test_reloading_every_step_retraces_every_step(self):
         record = run(self.scenario, "reinstantiated", "function")
-        assert record["trace_events"] == PROFILE.rounds
+        assert record["trace_events"] == SCENARIO_PROFILE.rounds
 
 
 class TestRecurrent:
@@ -131,7 +124,7 @@ class TestAttention:
 
     def test_reinstantiated_creates_six_variables_a_step(self):
         record = run(self.scenario, "reinstantiated", "eager")
-        assert record["variables_created"] == 6 * PROFILE.rounds
+        assert record["variables_created"] == 6 * SCENARIO_PROFILE.rounds
 
 
 class TestFunctionRules:
@@ -150,8 +143,8 @@ class TestFunctionRules:
     @pytest.mark.parametrize("variant", ["new_object_arg", "new_object_arg_reduce_retracing"])
     def test_new_object_per_call_retraces_and_the_entries_outlive_the_objects(self, variant):
         record = run(self.scenario, variant, "function")
-        assert record["trace_events"] == PROFILE.rounds
-        assert record["tracing_cache_delta"] == PROFILE.rounds
+        assert record["trace_events"] == SCENARIO_PROFILE.rounds
+        assert record["tracing_cache_delta"] == SCENARIO_PROFILE.rounds
         assert record["live_variables_delta"] == 0  # the layers are gone, their entries stay
 
     @pytest.mark.parametrize("variant", ["shared", "mitigated"])
@@ -172,14 +165,14 @@ class TestModelInLoop:
 
     @pytest.mark.parametrize("variant", ["reinstantiated", "mitigated_clear_session", "mitigated_gc_collect"])
     def test_a_new_model_per_trial_traces_a_new_train_function_per_trial(self, variant):
-        assert run_once(self.scenario, variant, "function")["trace_events"] == PROFILE.rounds
+        assert run_once(self.scenario, variant, "function")["trace_events"] == SCENARIO_PROFILE.rounds
 
     @pytest.mark.parametrize("variant", ["reinstantiated", "mitigated_clear_session", "mitigated_gc_collect"])
     def test_a_new_model_per_trial_makes_its_weights_optimizer_and_loss_tracker_anew(self, variant):
         # 4 weights, SGD's iteration and learning rate, the loss tracker's total and count; after
         # clear_session() too (it replaces the default graph, the census follows it).
         record = run_once(self.scenario, variant, "function")
-        assert record["variables_created"] == 8 * PROFILE.rounds
+        assert record["variables_created"] == 8 * SCENARIO_PROFILE.rounds
         assert record["variables_created_per_step"] == 8
         assert record["live_variables_delta"] == 0
 
@@ -204,7 +197,7 @@ class TestPythonScalarArgs:
                                          "changing_shape"])
     def test_a_new_python_value_or_shape_traces_once_per_step(self, variant, mode):
         record = run_once(self.scenario, variant, mode)
-        assert record["trace_events"] == record["tracing_cache_delta"] == PROFILE.rounds
+        assert record["trace_events"] == record["tracing_cache_delta"] == SCENARIO_PROFILE.rounds
         assert record["traces_per_step"] == 1.0
 
     @pytest.mark.parametrize("variant", ["shared", "mitigated_scalar_as_variable",
@@ -220,7 +213,7 @@ class TestFunctionInLoop:
     @pytest.mark.parametrize("mode", ["function", "jit"])
     @pytest.mark.parametrize("variant", ["function_per_step", "method_per_object"])
     def test_a_function_made_per_step_is_traced_per_step(self, variant, mode):
-        assert run_once(self.scenario, variant, mode)["trace_events"] == PROFILE.rounds
+        assert run_once(self.scenario, variant, mode)["trace_events"] == SCENARIO_PROFILE.rounds
 
     @pytest.mark.parametrize("variant", ["shared", "mitigated"])
     def test_a_function_made_once_is_traced_once(self, variant):
@@ -238,7 +231,7 @@ class TestRecompileInLoop:
         # makes a new loss tracker (total and count).
         record = run_once(self.scenario, variant, "eager")
         assert record["optimizer_iterations"] == 1
-        assert record["variables_created"] == slots_per_step * PROFILE.rounds
+        assert record["variables_created"] == slots_per_step * SCENARIO_PROFILE.rounds
         assert record["learning_retained"] < 0.9
 
     @pytest.mark.parametrize("variant", ["shared", "mitigated_same_optimizer", "mitigated_optimizer_once"])
@@ -257,10 +250,10 @@ class TestRecompileInLoop:
         # A new optimizer makes its variables in the new function's first trace, so TensorFlow
         # traces it twice (with and without variable creation); the same optimizer, once.
         record = run_once(self.scenario, variant, "function")
-        assert record["trace_events"] == traces_per_step * PROFILE.rounds
+        assert record["trace_events"] == traces_per_step * SCENARIO_PROFILE.rounds
 
     def test_a_new_optimizer_object_retraces_the_custom_step(self):
-        assert run_once(self.scenario, "optimizer_per_step", "function")["trace_events"] == PROFILE.rounds
+        assert run_once(self.scenario, "optimizer_per_step", "function")["trace_events"] == SCENARIO_PROFILE.rounds
 
 
 class TestLoadPerRequest:
@@ -269,8 +262,8 @@ class TestLoadPerRequest:
     @pytest.mark.parametrize("variant", ["load_model_per_request", "load_weights_per_request"])
     def test_loading_per_request_makes_the_weights_anew_and_retraces_the_serving_function(self, variant):
         record = run_once(self.scenario, variant, "function")
-        assert record["variables_created"] == 4 * PROFILE.rounds
-        assert record["trace_events"] == PROFILE.rounds
+        assert record["variables_created"] == 4 * SCENARIO_PROFILE.rounds
+        assert record["trace_events"] == SCENARIO_PROFILE.rounds
 
     @pytest.mark.parametrize("variant", ["shared", "mitigated"])
     def test_loading_once_serves_every_request_from_one_trace(self, variant):
@@ -288,7 +281,7 @@ class TestLayersInCall:
         record = run_once(self.scenario, "reinstantiated", "eager")
         assert record["learning_retained"] == 0.0
         assert record["loss_final"] == record["loss_initial"]
-        assert record["variables_created"] == 4 * PROFILE.rounds
+        assert record["variables_created"] == 4 * SCENARIO_PROFILE.rounds
 
     @pytest.mark.parametrize("mode", ["eager", "function"])
     def test_sub_layers_made_in_build_train_like_those_made_in_init(self, mode):
