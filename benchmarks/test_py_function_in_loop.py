@@ -25,9 +25,7 @@ train step computes a loss from it with a weight made once (the batch and weight
   the advice of #35822. `clear_session()` resets the default graph too, clears the eager kernel
   cache and runs `gc.collect()` (which walks only what the case made: the harness freezes the
   heap before each case); the chain of wrappers (3) stays. `reset_default_graph()` alone frees
-  (1) only. Its record's retained bytes also count the default graph each step replaces: the
-  harness's variable census follows every new default graph and keeps the replaced ones alive
-  until the memory window ends (~39 KB a step here; ~1.4 KB outside the census);
+  (1) only;
 - `mitigated_in_tf_function`: `tf.py_function` inside the train step's tf.function, made once
   (function mode only); it still calls into Python every step, so it is judged on traces and
   memory, not on time against plain Python.

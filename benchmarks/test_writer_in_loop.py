@@ -60,7 +60,7 @@ class WriterInLoop(Scenario):
         "writer_per_step": "creating a summary writer every step and never closing it",
         "writer_per_step_kept": "creating a summary writer every step and keeping it open",
         "mitigated_close_each": Variant.fix("a summary writer made every step and closed after its write",
-                                            restores=("memory",)),
+                                            restores=("descriptors",)),
     }
     modes = ("eager", "function")
     sizes = {"small": {"scalars_per_step": 1}}

@@ -652,3 +652,10 @@ def test_the_limits_on_descriptors_and_threads_allow_what_they_say(tmp_path):
     for handle in kept:
         handle.close()
     assert guard.findings == []
+
+
+def test_a_block_without_steps_that_leaves_a_file_open_is_named(tmp_path):
+    with ReuseGuard(raise_on_findings=False) as guard:
+        handle = open(tmp_path / "block.txt", "w")
+    handle.close()
+    assert [(f.kind, f.step) for f in guard.findings] == [("descriptor", None)]

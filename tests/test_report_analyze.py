@@ -166,7 +166,8 @@ def test_a_fix_is_a_row_whose_role_says_so_whatever_its_name():
 
 def _fix_row(restores, **figures):
     row = {"fix_restores": ", ".join(restores), "ratio_ci_low": 1.0, "traces_per_step": 0.0,
-           "learning_retained": 1.0, "retained_bytes_per_step": 0.0, "frozen_weight_drift": 0.0}
+           "learning_retained": 1.0, "retained_bytes_per_step": 0.0, "frozen_weight_drift": 0.0,
+           "descriptors_per_step": 0.0, "threads_per_step": 0.0}
     return pd.Series({**row, **figures})
 
 
@@ -179,9 +180,12 @@ def _fix_row(restores, **figures):
     ({"retained_bytes_per_step": 10_000.0}, []),  # within the two readings' tolerance
     ({"frozen_weight_drift": 0.2}, ["drift"]),
     ({"ratio_ci_low": 2.0, "learning_retained": 0.1}, ["time", "learning"]),
+    ({"descriptors_per_step": 1.0}, ["descriptors"]),
+    ({"threads_per_step": 0.12}, []),  # a pool that grew once in the window, not a thread a step
+    ({"threads_per_step": 1.0}, ["threads"]),
 ])
 def test_a_fix_is_judged_on_each_figure_it_declares(figures, failed):
-    baseline = pd.Series({"retained_bytes_per_step": 0.0, "frozen_weight_drift": 0.0})
+    baseline = pd.Series({"retained_bytes_per_step": 0.0, "frozen_weight_drift": 0.0, "descriptors_per_step": 0.0})
     assert not_restored(_fix_row(RESTORABLE, **figures), baseline) == failed
 
 

@@ -48,3 +48,10 @@ def test_a_record_from_before_the_meaning_fields_gets_the_conventional_meaning(t
     assert rows.loc["mitigated", "fix_restores"] == "time, traces, learning"
     assert rows.loc["reinstantiated", "variant_phrase"] == "the reinstantiated variant"
     assert set(rows["mode_phrase"]) <= {"in eager mode", "inside tf.function", "under XLA"}
+
+
+def test_the_baseline_is_shared_or_the_declaration_is_refused():
+    with pytest.raises(ValueError, match="the baseline is the variant `shared`"):
+        declared({"shared": "one layer", "cached": Variant.baseline("a cache")})
+    with pytest.raises(ValueError, match="not reused"):
+        declared({"reused": Variant.baseline("reused")})

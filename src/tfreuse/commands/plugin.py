@@ -88,8 +88,8 @@ def measurement(raw: str | None) -> dict | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tfreuse: a tfreuse benchmark case")
     config.addinivalue_line(
-        "markers", "reuse_guard(warmup_steps=1, max_traces=0, max_new_variables=0, max_new_descriptors=0, "
-                   "max_new_threads=0, max_retained_bytes_per_step=65536): limits of the test's `reuse_guard` fixture")
+        "markers", "reuse_guard(warmup_steps=1, max_traces=0, max_new_variables=0, max_retained_bytes_per_step=65536, "
+                   "*, max_new_descriptors=0, max_new_threads=0): limits of the test's `reuse_guard` fixture")
     from tfreuse.core.busy import BusyWatch
 
     busy = BusyWatch()

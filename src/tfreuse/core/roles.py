@@ -18,8 +18,8 @@ ROLES = (BASELINE, ANTI_PATTERN, FIX)
 
 # The figures a fix can be asked to bring back to the baseline's, and how the report judges each
 # (`tfreuse.report.analyze.not_restored`): step time, retracing, memory kept per step, learning
-# kept, and frozen weights that stay frozen.
-RESTORABLE = ("time", "traces", "memory", "learning", "drift")
+# kept, frozen weights that stay frozen, and file descriptors and threads left open per step.
+RESTORABLE = ("time", "traces", "memory", "learning", "drift", "descriptors", "threads")
 # What a fix restores unless it says otherwise.
 DEFAULT_RESTORES = ("time", "traces", "learning")
 
@@ -79,5 +79,9 @@ def declared(variants: Mapping[str, Variant | str] | tuple[str, ...] | list[str]
     `by_name`), or a mapping of name to a `Variant`, or to a phrase (the role `by_name`'s)."""
     if not isinstance(variants, Mapping):
         return {name: by_name(name) for name in variants}
-    return {name: replace(by_name(name), phrase=meaning) if isinstance(meaning, str) else meaning
-            for name, meaning in variants.items()}
+    meanings = {name: replace(by_name(name), phrase=meaning) if isinstance(meaning, str) else meaning
+                for name, meaning in variants.items()}
+    baselines = [name for name, meaning in meanings.items() if meaning.role == BASELINE]
+    if baselines not in ([], ["shared"]):
+        raise ValueError(f"the baseline is the variant `shared` (every ratio is to it), not {', '.join(baselines)}")
+    return meanings

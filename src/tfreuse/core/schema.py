@@ -126,7 +126,8 @@ FIELDS: tuple[Field, ...] = (
     Field("variant_phrase", (str,), "-", "The scenario's words for the variant, as a report's sentences use them, "
           "e.g. `re-instantiating a layer every step`.", group=IDENTITY),
     Field("fix_restores", (list,), "-", "A fix: the figures it must bring back to the baseline's, of `time`, "
-          "`traces`, `memory`, `learning`, `drift`; the report judges it on those alone. Empty otherwise.",
+          "`traces`, `memory`, `learning`, `drift`, `descriptors`, `threads`; the report judges it on those "
+          "alone. Empty otherwise.",
           group=IDENTITY),
     Field("mode_phrase", (str,), "-", "The scenario's words for the mode, e.g. `inside tf.function`, or "
           "`with run_eagerly=True` where the mode is Keras' own setting.", group=IDENTITY),
@@ -250,7 +251,7 @@ FIELDS: tuple[Field, ...] = (
         "descriptors_per_step", _NUM, "descriptors/step",
         "Open file descriptors (handles on Windows) the case keeps per step: slope of the process's "
         "count read after each step of the memory window and its gc.collect(); e.g. 1 for a summary "
-        "writer made every step and never closed. Null where the system does not say.",
+        "writer made every step and kept open. Null where the system does not say.",
         nullable=True, group=PROBE,
     ),
     Field(

@@ -256,8 +256,10 @@ def follow_default_graph(creator: Callable) -> Iterator[None]:
         # Leave the scope on the graph being replaced first: kept entered, it would keep that graph
         # (and all it holds) alive until the window closes, and the window would count its bytes.
         scopes.pop().__exit__(None, None, None)
-        reset_before()
-        enter()
+        try:
+            reset_before()
+        finally:  # a refused reset leaves the old graph current: count on it again
+            enter()
 
     graph_stack.reset = reset_and_follow
     enter()

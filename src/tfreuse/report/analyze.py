@@ -247,7 +247,8 @@ def not_restored(row: pd.Series, baseline: pd.Series | None = None) -> list[str]
     time: its ratio's whole interval above FIX_TOLERANCE x `shared`; traces: it retraces every
     step; memory: it keeps more bytes per step than `baseline` (the situation's `shared` row),
     beyond the two readings' tolerance; learning: it keeps under LEARNING_KEPT of `shared`'s;
-    drift: its frozen weights moved more than `baseline`'s.
+    drift: its frozen weights moved more than `baseline`'s; descriptors, threads: it keeps half
+    a file descriptor or thread per step more than `baseline`.
     """
     failed = []
     for figure in filter(None, str(row.get("fix_restores") or "").split(", ")):
@@ -261,9 +262,12 @@ def not_restored(row: pd.Series, baseline: pd.Series | None = None) -> list[str]
             kept, reference = row.get("retained_bytes_per_step"), _baseline_value(baseline, "retained_bytes_per_step")
             bad = (_finite(kept) and _finite(reference)
                    and kept - reference > retained_tolerance(kept, reference))
-        else:
+        elif figure == "drift":
             drift, reference = row.get("frozen_weight_drift"), _baseline_value(baseline, "frozen_weight_drift")
             bad = _finite(drift) and drift > (reference if _finite(reference) else 0.0)
+        else:  # descriptors or threads: half a file or thread more per step than the baseline keeps
+            kept, reference = row.get(f"{figure}_per_step"), _baseline_value(baseline, f"{figure}_per_step")
+            bad = _finite(kept) and kept - (reference if _finite(reference) else 0.0) >= 0.5
         if bad:
             failed.append(figure)
     return failed

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 from collections.abc import Iterator
 
 from tfreuse.core.units import kib
@@ -90,7 +91,7 @@ class ReuseGuard:
 
     def __init__(self, warmup_steps: int = 1, max_traces: int = 0, max_new_variables: int = 0,
                  max_retained_bytes_per_step: int | None = DEFAULT_RETAINED_BYTES_PER_STEP,
-                 raise_on_findings: bool = True, max_new_descriptors: int = 0, max_new_threads: int = 0):
+                 raise_on_findings: bool = True, *, max_new_descriptors: int = 0, max_new_threads: int = 0):
         for name, value in (("warmup_steps", warmup_steps), ("max_traces", max_traces),
                             ("max_new_variables", max_new_variables), ("max_new_descriptors", max_new_descriptors),
                             ("max_new_threads", max_new_threads)):
@@ -114,6 +115,7 @@ class ReuseGuard:
     def __enter__(self) -> ReuseGuard:
         self._traces = TraceLog().__enter__()
         self._variables = VariableWindow(sources=True).__enter__()
+        self._held_at_start = resources.held()  # for a block without `step()`: one steady step
         return self
 
     @property
@@ -152,8 +154,14 @@ class ReuseGuard:
             raise ReuseError(self.report(found))
 
     def _kept_open(self, step: int | None, before: resources.Held) -> list[Finding]:
-        """Descriptors and threads the step left open beyond the limits, named where the system says."""
+        """Descriptors and threads the step left open beyond the limits, named where the system says.
+        Past a limit, garbage is collected and they are counted again: what only a dropped object in
+        a reference cycle held is not left open."""
         now, found = resources.held(), []
+        if (now.threads - before.threads > self.max_new_threads
+                or (now.descriptor_count or 0) - (before.descriptor_count or 0) > self.max_new_descriptors):
+            gc.collect()
+            now = resources.held()
         if None not in (now.descriptor_count, before.descriptor_count):
             opened = now.descriptor_count - before.descriptor_count
             if opened > self.max_new_descriptors:
@@ -173,7 +181,7 @@ class ReuseGuard:
         if exc_type is not None:
             return
         if self.steps == 0:  # no step marked: the block is one steady-state step
-            self._check(None, 0, 0)
+            self._check(None, 0, 0, self._held_at_start)
         end = memory.retained_bytes() if self._memory_start is not None else None
         if end is not None and self.steady_steps and not self.findings:
             self.retained_per_step = (end - self._memory_start) / self.steady_steps
