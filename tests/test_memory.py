@@ -243,3 +243,13 @@ def test_on_a_gpu_device_memory_is_part_of_the_retained_figure(monkeypatch, per_
         assert window.components == "native heap + pymalloc + GPU:0 allocator current"
         assert window.slope("allocator") == per_step
         assert abs(window.retained_per_step - per_step) < 16 * KIB
+
+
+@pytest.mark.parametrize("counts, per_step", [([10, 11, 12, 13, 14], 1.0), ([10, 10, 11, 11, 11, 11], 0.0),
+                                              ([5, 5, 5], 0.0), ([7], 0.0), ([3, None, 4], None)])
+def test_a_count_kept_every_step_is_its_median_change_a_one_off_is_not(counts, per_step):
+    from tfreuse.probes.memory import RetainedWindow
+
+    window = RetainedWindow("CPU:0")
+    window.samples["threads"] = counts
+    assert window.typical_step("threads") == per_step

@@ -249,15 +249,17 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "descriptors_per_step", _NUM, "descriptors/step",
-        "Open file descriptors (handles on Windows) the case keeps per step: slope of the process's "
-        "count read after each step of the memory window and its gc.collect(); e.g. 1 for a summary "
-        "writer made every step and kept open. Null where the system does not say.",
+        "Open file descriptors (handles on Windows) the case keeps per step: the median step-to-step "
+        "change of the process's count, read after each step of the memory window and its "
+        "gc.collect(); e.g. 1 for a summary writer made every step and kept open. Null where the "
+        "system does not say.",
         nullable=True, group=PROBE,
     ),
     Field(
         "threads_per_step", _NUM, "threads/step",
-        "Threads the case keeps per step (native ones included): slope of the process's thread "
-        "count read after each step of the memory window and its gc.collect().",
+        "Threads the case keeps per step (native ones included): the median step-to-step change of "
+        "the process's thread count, read after each step of the memory window and its "
+        "gc.collect(), so a pool that grows once in the window does not count.",
         nullable=True, group=PROBE,
     ),
     Field(

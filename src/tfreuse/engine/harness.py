@@ -301,8 +301,8 @@ def _retained_memory(step: Callable[[], Any], ctx: Context, step_seconds: float,
         "cache_entries_per_step": memory.slope("cache_entries", digits=3),
         "variables_created_per_step": round(variables.created / steps, 3),
         "variables_alive_per_step": memory.slope("variables_alive", digits=3),
-        "descriptors_per_step": memory.slope("descriptors", digits=3),
-        "threads_per_step": memory.slope("threads", digits=3),
+        "descriptors_per_step": memory.typical_step("descriptors"),
+        "threads_per_step": memory.typical_step("threads"),
     }
 
 

@@ -251,6 +251,15 @@ class RetainedWindow:
             return None
         return growth_per_step(values, digits=digits)
 
+    def typical_step(self, name: str) -> float | None:
+        """The median step-to-step change of a count (None if it was unreadable): what a step keeps
+        every time. A pool that grows once in the window (a thread started lazily by whatever ran
+        before) moves one step's change, not the median, as it would move a slope."""
+        values = self.samples.get(name)
+        if not values or any(v is None for v in values):
+            return None
+        return float(np.median(np.diff(values))) + 0.0 if len(values) > 1 else 0.0
+
     @property
     def components(self) -> str:
         """What `retained_per_step` adds up, in words."""

@@ -2,7 +2,8 @@
 
 A writer made per step keeps a file open; a data pipeline or a callback made per step can keep a
 thread. Counted for the whole process (psutil) after each step of the untimed memory window, after
-its gc.collect(), so what a step merely held for a moment is gone; the figure is the slope per step.
+its gc.collect(), so what a step merely held for a moment is gone; the figure is the median change
+from one step to the next (`RetainedWindow.typical_step`), what every step keeps.
 """
 
 from __future__ import annotations
