@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from tfreuse.core.intervals import bootstrap_median_ratio, bootstrap_medians
-from tfreuse.core.roles import RESTORABLE, Variant, by_name
+from tfreuse.core.roles import RESTORABLE, Variant, by_name, record_fields
 from tfreuse.report.analyze import (
     add_ratios,
     add_stability,
@@ -33,8 +33,9 @@ def _rows(samples_by_variant, meanings=None, mode_phrase="inside tf.function"):
 
 
 def _meaning(meaning: Variant, mode_phrase: str) -> dict:
-    return {"variant_role": meaning.role, "variant_phrase": meaning.phrase,
-            "fix_restores": ", ".join(meaning.restores), "mode_phrase": mode_phrase}
+    """The meaning fields as a loaded row holds them (the fixes' figures in one cell)."""
+    fields = record_fields(meaning, mode_phrase)
+    return {**fields, "fix_restores": ", ".join(fields["fix_restores"])}
 
 
 MODEL_IN_LOOP = {

@@ -74,6 +74,12 @@ def by_name(variant: str) -> Variant:
     return Variant(phrase)
 
 
+def record_fields(meaning: Variant, mode_phrase: str | None) -> dict:
+    """The record's fields for a variant's meaning and its mode's phrase."""
+    return {"variant_role": meaning.role, "variant_phrase": meaning.phrase,
+            "fix_restores": list(meaning.restores), "mode_phrase": mode_phrase}
+
+
 def declared(variants: Mapping[str, Variant | str] | tuple[str, ...] | list[str]) -> dict[str, Variant]:
     """Each variant's meaning from a scenario's `variants`: a tuple of names (each meaning
     `by_name`), or a mapping of name to a `Variant`, or to a phrase (the role `by_name`'s)."""

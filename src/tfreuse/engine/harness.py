@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from tfreuse.core import devices, schema
 from tfreuse.core.errors import VariantUnavailable, first_line
 from tfreuse.core.profiles import Profile
-from tfreuse.core.roles import BASELINE, FIX, MODE_PHRASES, Variant, by_name, declared
+from tfreuse.core.roles import BASELINE, FIX, MODE_PHRASES, Variant, by_name, declared, record_fields
 from tfreuse.engine import conditions
 from tfreuse.engine.pairing import SharedReference
 from tfreuse.engine.session import Session
@@ -167,13 +167,16 @@ def base_record(case: Case, params: Mapping[str, Any], profile: Profile, scenari
                              **meaning_fields(scenario, case))
 
 
+def _meaning(scenario: Scenario | None, variant: str) -> Variant:
+    """What `variant` means: as the scenario declares, or by the naming convention without one."""
+    return scenario.meaning(variant) if scenario is not None else by_name(variant)
+
+
 def meaning_fields(scenario: Scenario | None, case: Case) -> dict:
     """The record's account of what the case's variant and mode mean, as the scenario declares
     (without a scenario, the naming convention's: `tfreuse.core.roles.by_name`)."""
-    meaning = scenario.meaning(case.variant) if scenario is not None else by_name(case.variant)
     phrases = scenario.mode_phrases if scenario is not None else MODE_PHRASES
-    return {"variant_role": meaning.role, "variant_phrase": meaning.phrase,
-            "fix_restores": list(meaning.restores), "mode_phrase": phrases.get(case.mode, case.mode)}
+    return record_fields(_meaning(scenario, case.variant), phrases.get(case.mode, case.mode))
 
 
 def counts_instructions(scenario: Scenario | None, variant: str) -> bool:
@@ -181,8 +184,7 @@ def counts_instructions(scenario: Scenario | None, variant: str) -> bool:
     scenario declares them (the naming convention's roles without one). An anti-pattern's cost is
     gated by its exact figures (traces and variables per step) and takes seconds a step under
     valgrind, so it is not counted."""
-    meaning = scenario.meaning(variant) if scenario is not None else by_name(variant)
-    return meaning.role in (BASELINE, FIX)
+    return _meaning(scenario, variant).role in (BASELINE, FIX)
 
 
 def with_wait(step: Callable[[], Any], device: str) -> Callable[[], Any]:

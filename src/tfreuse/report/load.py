@@ -22,7 +22,7 @@ import pandas as pd
 from tfreuse.core.busy import verdict
 from tfreuse.core.errors import UserInputError
 from tfreuse.core.machine import machine_label
-from tfreuse.core.roles import MODE_PHRASES, by_name
+from tfreuse.core.roles import MODE_PHRASES, by_name, record_fields
 from tfreuse.core.schema import FIELDS, SCENARIO_FIELDS
 
 STAT_COLUMNS = ("min", "max", "mean", "median", "stddev", "iqr", "rounds", "ops")
@@ -58,9 +58,7 @@ def _from_version_4(record: dict) -> None:
 def _meaning_by_name(variant: str, mode: Any) -> dict:
     """What a variant means by the naming convention, and the default phrase of its mode: for a
     record older than the meaning fields, and for another suite's row."""
-    meaning = by_name(variant)
-    return {"variant_role": meaning.role, "variant_phrase": meaning.phrase, "fix_restores": list(meaning.restores),
-            "mode_phrase": MODE_PHRASES.get(mode, mode) if mode is not None else None}
+    return record_fields(by_name(variant), MODE_PHRASES.get(mode, mode) if mode is not None else None)
 
 
 # Each older layout's step to the next version (as pyperf's loader upgrades old files).
