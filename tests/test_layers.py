@@ -94,3 +94,10 @@ def test_tests_reach_the_engine_through_its_public_names():
     found = [f"{path.name}: {name}" for path in tests.glob("*.py") for name in _private_imports(path)
              if name.startswith("tfreuse.engine.")]
     assert found == []
+
+
+def test_python_dash_m_tfreuse_is_the_command(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tfreuse", "scenarios", "no_such_module.py"], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stderr.strip()) == (
+        2, "tfreuse scenarios: error: no_such_module.py: no such file or folder")
